@@ -1,0 +1,63 @@
+# agentd: build, run and test entry points.
+#
+#   make run        start the dev server (go run ./cmd/agentd dev); it finds or
+#                   starts a private PostgreSQL in .agentd/pgdata on port 54320
+#   make test       go vet + all tests (needs PostgreSQL server binaries and chromium)
+#   make test-race  the same tests with the race detector (slower)
+#   make build      bin/agentd
+#   make generate   regenerate templ components
+#   make fmt | vet | clean
+#   make pg-stop    stop the dev PostgreSQL cluster started by make run
+
+GO      ?= go
+BIN     ?= bin/agentd
+PGDATA  ?= .agentd/pgdata
+TESTFLAGS ?=
+
+.PHONY: all run test test-race generate build fmt vet clean deps-postgres deps-test pg-stop
+
+all: build
+
+deps-postgres:
+	@scripts/ensure-deps.sh --postgres
+
+deps-test:
+	@scripts/ensure-deps.sh --postgres --chromium
+
+run: deps-postgres
+	$(GO) run ./cmd/agentd dev
+
+test: deps-test
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m $(TESTFLAGS) ./...
+
+test-race: deps-test
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 30m $(TESTFLAGS) ./...
+
+generate:
+	$(GO) tool templ generate
+
+build:
+	$(GO) build -o $(BIN) ./cmd/agentd
+
+fmt:
+	gofmt -s -w .
+
+vet:
+	$(GO) vet ./...
+
+# Stops the dev cluster if it runs (pg_ctl refuses root: run as the data dir's owner).
+pg-stop:
+	@if [ -f $(PGDATA)/postmaster.pid ]; then \
+		bindir=$$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1); \
+		pgctl=$${bindir:+$$bindir/pg_ctl}; pgctl=$${pgctl:-pg_ctl}; \
+		if [ "$$(id -u)" -eq 0 ]; then \
+			runuser -u "$$(stat -c %U $(PGDATA))" -- $$pgctl stop -D "$$(realpath $(PGDATA))" -m fast; \
+		else \
+			$$pgctl stop -D $(PGDATA) -m fast; \
+		fi; \
+	fi
+
+clean:
+	rm -rf bin

@@ -1,0 +1,151 @@
+// Package chat holds interactions, parties, the transcript, custom notices and the session service
+// that customer and agent commands go through. It knows nothing of HTTP or SQL: the web package
+// calls it, and it persists through the Store it is given.
+package chat
+
+import (
+	"encoding/json"
+	"time"
+
+	"agentd/userdata"
+)
+
+// PartyType is the kind of participant.
+type PartyType string
+
+// Party types, as in the JS API's party.type flags.
+const (
+	PartyClient     PartyType = "client"
+	PartyAgent      PartyType = "agent"
+	PartySupervisor PartyType = "supervisor"
+	PartyExternal   PartyType = "external"
+)
+
+// Owner returns the UserData owner for writes made by a party of this type.
+func (t PartyType) Owner() userdata.Owner {
+	switch t {
+	case PartyClient:
+		return userdata.OwnerClient
+	case PartyExternal:
+		return userdata.OwnerSystem
+	default:
+		return userdata.OwnerAgent
+	}
+}
+
+// State is an interaction's lifecycle state.
+type State string
+
+// Interaction states: queued → offered → active → ended → wrapped, or abandoned when the customer
+// leaves before an agent joined.
+const (
+	StateQueued    State = "queued"
+	StateOffered   State = "offered"
+	StateActive    State = "active"
+	StateEnded     State = "ended"
+	StateWrapped   State = "wrapped"
+	StateAbandoned State = "abandoned"
+)
+
+// Over reports whether the chat part of the interaction is finished.
+func (s State) Over() bool { return s == StateEnded || s == StateWrapped || s == StateAbandoned }
+
+// EndReason says why a session ended; the JS API exposes it as reason.leaveRequest etc.
+type EndReason string
+
+// End reasons.
+const (
+	EndLeaveRequest EndReason = "leave_request"
+	EndAgent        EndReason = "agent"
+	EndError        EndReason = "error"
+	EndTimeout      EndReason = "timeout"
+)
+
+// Interaction is one chat.
+type Interaction struct {
+	ID           string
+	ServiceID    int64
+	ServiceName  string
+	State        State
+	CustomerName string
+	Subject      string
+	NextIndex    int   // index the next transcript event will get
+	NextSeq      int64 // seq the next notice or UserData change will get
+	CreatedAt    time.Time
+	QueuedAt     *time.Time
+	EndedAt      *time.Time
+	EndReason    EndReason
+}
+
+// Party is a participant of an interaction.
+type Party struct {
+	ID            string
+	InteractionID string
+	Type          PartyType
+	Name          string
+	UserRef       string // the agent's user id; empty for the customer
+	JoinedAt      time.Time
+	LeftAt        *time.Time
+}
+
+// EventKind is the kind of a transcript event.
+type EventKind string
+
+// Transcript event kinds. Typing is deliberately not one: it is ephemeral.
+const (
+	EventPartyJoined  EventKind = "party_joined"
+	EventPartyLeft    EventKind = "party_left"
+	EventMessage      EventKind = "message"
+	EventNotice       EventKind = "notice"
+	EventSessionEnded EventKind = "session_ended"
+)
+
+// Content types of message events.
+const (
+	ContentText   = "text"
+	ContentURL    = "url"
+	ContentNotice = "notice"
+)
+
+// Event is one persisted transcript event. Index is contiguous per interaction from 0.
+type Event struct {
+	InteractionID string
+	Index         int
+	Kind          EventKind
+	Party         *Party // nil for system events without a party
+	Text          string
+	ContentType   string
+	Reason        EndReason // session_ended only
+	At            time.Time
+}
+
+// Notice is a custom notice: a payload exchanged outside the transcript.
+type Notice struct {
+	InteractionID string
+	Seq           int64
+	Party         Party
+	Payload       json.RawMessage
+	At            time.Time
+}
+
+// SideItem is one entry of an interaction's side channel, ordered by Seq: either a custom notice
+// or a UserData change.
+type SideItem struct {
+	Seq    int64
+	Notice *Notice
+	Change *userdata.HistoryEntry
+}
+
+// Typing is an ephemeral typing notification.
+type Typing struct {
+	Party    Party
+	IsTyping bool
+	Text     string
+	At       time.Time
+}
+
+// Strategy is the per-service configuration that the chat core applies. The routing part of it
+// (accept timeout, auto-answer, ...) belongs to the agent package and is kept in the same JSON.
+type Strategy struct {
+	WelcomeNotice string `json:"welcome_notice,omitempty"`
+}

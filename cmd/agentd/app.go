@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"agentd/chat"
+	"agentd/postgres"
+	"agentd/web"
+)
+
+// Main is one agentd node: configuration, pool, hub, LISTEN connection and HTTP server. Tests
+// start it on 127.0.0.1:0 exactly as `agentd serve` does.
+type Main struct {
+	Config Config
+	Logger *slog.Logger
+
+	DB       *postgres.DB
+	Chat     *chat.Service
+	Server   *web.Server
+	Listener *postgres.Listener
+
+	ln     net.Listener
+	http   *http.Server
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// NewMain returns a Main with the default configuration.
+func NewMain() *Main {
+	return &Main{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+}
+
+// ParseFlags reads flags and environment into m.Config and validates them.
+func (m *Main) ParseFlags(name string, args []string) error {
+	fs := flag.NewFlagSet("agentd "+name, flag.ContinueOnError)
+	m.Config.bindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := m.Config.load(); err != nil {
+		return err
+	}
+	m.Logger = m.Config.newLogger(os.Stderr)
+	return nil
+}
+
+// Run connects, migrates and starts serving; it returns once the node is listening.
+func (m *Main) Run(ctx context.Context) error {
+	if m.Config.NodeID == "" {
+		m.Config.NodeID = fmt.Sprintf("node-%d", time.Now().UnixNano())
+	}
+	applied, err := postgres.Migrate(ctx, m.Config.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	if applied > 0 {
+		m.Logger.Info("applied migrations", "count", applied)
+	}
+	if m.DB, err = postgres.Open(ctx, m.Config.DatabaseURL, m.Logger); err != nil {
+		return err
+	}
+	hub := web.NewHub()
+	m.Chat = chat.NewService(postgres.NewChatStore(m.DB, m.Config.NodeID), hub, m.Config.Chat, m.Logger)
+	m.Listener = postgres.NewListener(m.Config.DatabaseURL, m.Config.NodeID, hub, hub.Resync, m.Logger)
+	m.Server = web.NewServer(m.Config.Web, m.Chat, hub, m.ready, m.Logger)
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.cancel = cancel
+	m.wg.Go(func() { m.Listener.Run(runCtx) })
+
+	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", m.Config.Addr, err)
+	}
+	m.http = &http.Server{
+		Handler:           m.Server.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	m.wg.Go(func() {
+		if err := m.http.Serve(m.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Logger.Error("http server stopped", "err", err)
+		}
+	})
+	return nil
+}
+
+func (m *Main) ready(ctx context.Context) error {
+	if err := m.DB.Ping(ctx); err != nil {
+		return errors.New("database unreachable")
+	}
+	ok, err := m.DB.MigrationsCurrent(ctx)
+	if err != nil {
+		return errors.New("cannot read schema version")
+	}
+	if !ok {
+		return errors.New("migrations pending")
+	}
+	if !m.Listener.Connected() {
+		return errors.New("LISTEN connection down")
+	}
+	return nil
+}
+
+// URL returns the node's base URL.
+func (m *Main) URL() string {
+	if m.ln == nil {
+		return ""
+	}
+	return "http://" + m.ln.Addr().String()
+}
+
+// Close shuts down gracefully: stop accepting, close sockets with "going away" so clients
+// reconnect elsewhere, stop background work, close the pool last.
+func (m *Main) Close() error {
+	if m.Server != nil {
+		m.Server.Shutdown()
+	}
+	if m.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := m.http.Shutdown(ctx); err != nil {
+			m.Logger.Warn("http shutdown", "err", err)
+		}
+	}
+	if m.cancel != nil {
+		m.cancel()
+	}
+	m.wg.Wait()
+	if m.DB != nil {
+		m.DB.Close()
+	}
+	return nil
+}
+
+func runMigrate(ctx context.Context, args []string) error {
+	m := NewMain()
+	if err := m.ParseFlags("migrate", args); err != nil {
+		return err
+	}
+	applied, err := postgres.Migrate(ctx, m.Config.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	m.Logger.Info("migrations applied", "count", applied)
+	return nil
+}

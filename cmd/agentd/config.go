@@ -1,0 +1,131 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"agentd/chat"
+	"agentd/userdata"
+	"agentd/web"
+)
+
+// Config is agentd's configuration, from flags and environment (flags win). docs/configuration.md
+// lists every setting.
+type Config struct {
+	Addr           string
+	DatabaseURL    string
+	NodeID         string
+	LogFormat      string // text or json
+	LogLevel       slog.Level
+	Web            web.Config
+	Chat           chat.Config
+	allowedOrigins string
+}
+
+// env returns the environment variable or def.
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+// bindFlags declares the flags shared by serve, migrate and dev, with defaults from the environment.
+func (c *Config) bindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Addr, "addr", env("AGENTD_ADDR", "127.0.0.1:8080"), "listen address (AGENTD_ADDR)")
+	fs.StringVar(&c.DatabaseURL, "database-url", env("DATABASE_URL", ""), "Postgres URL (DATABASE_URL)")
+	fs.StringVar(&c.allowedOrigins, "allowed-origins", env("AGENTD_ALLOWED_ORIGINS", ""), "comma-separated origins allowed to open customer sockets; empty = same origin only; * = any (AGENTD_ALLOWED_ORIGINS)")
+	fs.StringVar(&c.NodeID, "node-id", env("AGENTD_NODE_ID", ""), "this node's name in logs and notifications; default host:pid (AGENTD_NODE_ID)")
+	fs.StringVar(&c.LogFormat, "log-format", env("AGENTD_LOG_FORMAT", "text"), "log format: text or json (AGENTD_LOG_FORMAT)")
+}
+
+// load validates the flags and reads the numeric settings from the environment. Every error is
+// one line naming the setting.
+func (c *Config) load() error {
+	if c.DatabaseURL == "" {
+		return errors.New("DATABASE_URL is not set (or use --database-url, or `agentd dev` for a local database)")
+	}
+	if !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") && !strings.Contains(c.DatabaseURL, "=") {
+		return errors.New("DATABASE_URL must be a postgres:// URL or a key=value connection string")
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("AGENTD_ADDR %q is not host:port", c.Addr)
+	}
+	origins, err := web.ParseOrigins(c.allowedOrigins)
+	if err != nil {
+		return fmt.Errorf("AGENTD_ALLOWED_ORIGINS: %w", err)
+	}
+	c.Web.AllowedOrigins = origins
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("AGENTD_LOG_FORMAT must be text or json, not %q", c.LogFormat)
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(env("AGENTD_LOG_LEVEL", "info"))); err != nil {
+		return fmt.Errorf("AGENTD_LOG_LEVEL: %w", err)
+	}
+	if c.NodeID == "" {
+		host, _ := os.Hostname()
+		c.NodeID = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+	lim := userdata.DefaultLimits
+	ints := []struct {
+		name string
+		dst  *int
+		def  int
+	}{
+		{"AGENTD_MAX_FRAME_BYTES", &c.Web.MaxFrameBytes, web.DefaultConfig.MaxFrameBytes},
+		{"AGENTD_MAX_MESSAGE_CHARS", &c.Chat.MaxMessageChars, chat.DefaultConfig.MaxMessageChars},
+		{"AGENTD_USERDATA_MAX_KEYS", &lim.MaxKeys, lim.MaxKeys},
+		{"AGENTD_USERDATA_MAX_KEY_LENGTH", &lim.MaxKeyLen, lim.MaxKeyLen},
+		{"AGENTD_USERDATA_MAX_VALUE_BYTES", &lim.MaxValueBytes, lim.MaxValueBytes},
+		{"AGENTD_USERDATA_MAX_TOTAL_BYTES", &lim.MaxTotalBytes, lim.MaxTotalBytes},
+	}
+	for _, s := range ints {
+		v, err := strconv.Atoi(env(s.name, strconv.Itoa(s.def)))
+		if err != nil || v <= 0 {
+			return fmt.Errorf("%s must be a positive integer", s.name)
+		}
+		*s.dst = v
+	}
+	if c.Web.MaxFrameBytes > 1<<20-1 {
+		return errors.New("AGENTD_MAX_FRAME_BYTES must be below 1048576")
+	}
+	c.Chat.UserDataLimits = lim
+	d, err := time.ParseDuration(env("AGENTD_ENDED_SESSION_READABLE", chat.DefaultConfig.EndedReadable.String()))
+	if err != nil || d <= 0 {
+		return errors.New("AGENTD_ENDED_SESSION_READABLE must be a positive duration such as 1h or 30m")
+	}
+	c.Chat.EndedReadable = d
+	return nil
+}
+
+func (c *Config) newLogger(w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if c.LogFormat == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(h).With("node", c.NodeID)
+}
+
+// redactURL hides a password in a database URL before it is printed.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}

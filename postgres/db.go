@@ -1,0 +1,112 @@
+// Package postgres is agentd's only SQL adapter: the pool, migrations, every statement, the one
+// place driver errors are translated, and LISTEN/NOTIFY fan-out between nodes.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"agentd"
+)
+
+// DB is the connection pool plus what every store needs.
+type DB struct {
+	Pool   *pgxpool.Pool
+	url    string
+	logger *slog.Logger
+	now    func() time.Time
+}
+
+// Open connects to databaseURL and checks that the server answers.
+func Open(ctx context.Context, databaseURL string, logger *slog.Logger) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: invalid database URL: %s", describeParseError(err))
+	}
+	if cfg.MaxConns < 8 {
+		cfg.MaxConns = 8
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: cannot reach database at %s: %s", redact(cfg.ConnConfig), rootCause(err))
+	}
+	return &DB{Pool: pool, url: databaseURL, logger: logger, now: time.Now}, nil
+}
+
+// Close closes the pool.
+func (db *DB) Close() { db.Pool.Close() }
+
+// Ping checks the database answers.
+func (db *DB) Ping(ctx context.Context) error { return db.Pool.Ping(ctx) }
+
+func redact(c *pgx.ConnConfig) string {
+	return fmt.Sprintf("%s@%s:%d/%s", c.User, c.Host, c.Port, c.Database)
+}
+
+// describeParseError keeps a parse error to one line without echoing a password.
+func describeParseError(err error) string {
+	var pe *pgconn.ParseConfigError
+	if errors.As(err, &pe) {
+		return "cannot parse the connection string (expected postgres://user:password@host:port/dbname)"
+	}
+	return err.Error()
+}
+
+func rootCause(err error) string {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err.Error()
+		}
+		err = u
+	}
+}
+
+// translate is the one place driver errors become application errors.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return &agentd.Error{Class: agentd.ENOTFOUND, Code: "not_found", Message: "Not found."}
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "23505": // unique_violation
+			return fmt.Errorf("%w: %s", &agentd.Error{Class: agentd.ECONFLICT, Code: "conflict", Message: "Already exists."}, pgErr.ConstraintName)
+		case "22P02", "22021", "22P05", "23514": // invalid text representation, bad encoding, untranslatable char, check
+			return fmt.Errorf("%w: %s", &agentd.Error{Class: agentd.EINVALID, Code: "invalid_argument", Message: "Invalid value."}, pgErr.Message)
+		}
+	}
+	if _, ok := errors.AsType[*agentd.Error](err); ok {
+		return err
+	}
+	return err
+}
+
+// inTx runs fn in a transaction, committing when it returns nil. Errors go through translate.
+func (db *DB) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		return translate(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }() // no-op after commit
+	if err := fn(tx); err != nil {
+		return translate(err)
+	}
+	return translate(tx.Commit(ctx))
+}

@@ -1,0 +1,262 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"agentd"
+	"agentd/chat"
+	"agentd/userdata"
+)
+
+// ChatStore implements chat.Store.
+type ChatStore struct {
+	db     *DB
+	nodeID string
+}
+
+// NewChatStore returns the chat store. nodeID marks this node's NOTIFY payloads so its own
+// listener can skip what was already delivered locally.
+func NewChatStore(db *DB, nodeID string) *ChatStore {
+	return &ChatStore{db: db, nodeID: nodeID}
+}
+
+var _ chat.Store = (*ChatStore)(nil)
+
+const interactionColumns = `i.id, i.service_id, s.name, i.state, i.customer_name, i.subject, i.next_index,
+	i.next_seq, i.created_at, i.queued_at, i.ended_at, coalesce(i.end_reason, '')`
+
+func scanInteraction(row pgx.Row) (chat.Interaction, error) {
+	var in chat.Interaction
+	var state, reason string
+	err := row.Scan(&in.ID, &in.ServiceID, &in.ServiceName, &state, &in.CustomerName, &in.Subject, &in.NextIndex,
+		&in.NextSeq, &in.CreatedAt, &in.QueuedAt, &in.EndedAt, &reason)
+	in.State, in.EndReason = chat.State(state), chat.EndReason(reason)
+	return in, err
+}
+
+func errSessionNotFound() error {
+	return agentd.Errorf(agentd.ENOTFOUND, "session_not_found", "No chat session with this id and secure key.")
+}
+
+func errEnded() error {
+	return agentd.Errorf(agentd.ECONFLICT, "session_ended", "The chat session has ended.")
+}
+
+// validUUID reports whether s has the textual shape of a UUID, so malformed ids from clients are
+// answered as "not found" instead of reaching Postgres as a type error.
+func validUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Interaction returns an interaction.
+func (s *ChatStore) Interaction(ctx context.Context, id string) (chat.Interaction, error) {
+	if !validUUID(id) {
+		return chat.Interaction{}, errSessionNotFound()
+	}
+	in, err := scanInteraction(s.db.Pool.QueryRow(ctx, `SELECT `+interactionColumns+`
+		FROM interactions i JOIN services s ON s.id = i.service_id WHERE i.id = $1`, id))
+	if err != nil {
+		if err == pgx.ErrNoRows {
+			return chat.Interaction{}, errSessionNotFound()
+		}
+		return chat.Interaction{}, translate(err)
+	}
+	return in, nil
+}
+
+// lockInteraction loads an interaction and locks its row until the transaction ends. Every
+// changing statement on an interaction starts here: the lock serialises writers, which keeps
+// transcript indexes and side-channel seqs contiguous and makes command de-duplication exact.
+func lockInteraction(ctx context.Context, tx pgx.Tx, id string) (chat.Interaction, error) {
+	if !validUUID(id) {
+		return chat.Interaction{}, errSessionNotFound()
+	}
+	in, err := scanInteraction(tx.QueryRow(ctx, `SELECT `+interactionColumns+`
+		FROM interactions i JOIN services s ON s.id = i.service_id WHERE i.id = $1 FOR UPDATE OF i`, id))
+	if err == pgx.ErrNoRows {
+		return chat.Interaction{}, errSessionNotFound()
+	}
+	return in, err
+}
+
+// StartInteraction creates an interaction, its customer party, the first events and the
+// customer's UserData in one transaction.
+func (s *ChatStore) StartInteraction(ctx context.Context, req chat.StartRequest) (chat.StartResult, error) {
+	var res chat.StartResult
+	err := s.db.inTx(ctx, func(tx pgx.Tx) error {
+		var existingID string
+		var createdAt time.Time
+		err := tx.QueryRow(ctx, `SELECT id, created_at FROM interactions WHERE start_token_hash = $1 FOR UPDATE`,
+			req.StartTokenHash).Scan(&existingID, &createdAt)
+		switch {
+		case err == nil:
+			if time.Since(createdAt) > req.RetryWindow {
+				return agentd.Errorf(agentd.ECONFLICT, "invalid_argument", "This start command id was already used; use a new id.")
+			}
+			return s.retriedStart(ctx, tx, existingID, req.SecureKeyHash, &res)
+		case err != pgx.ErrNoRows:
+			return err
+		}
+
+		var serviceID int64
+		var strategyJSON []byte
+		err = tx.QueryRow(ctx, `SELECT id, strategy FROM services WHERE name = $1 AND enabled`, req.ServiceName).
+			Scan(&serviceID, &strategyJSON)
+		if err == pgx.ErrNoRows {
+			return agentd.Errorf(agentd.ENOTFOUND, "service_not_found", "There is no chat service named %q.", req.ServiceName)
+		}
+		if err != nil {
+			return err
+		}
+		var strategy chat.Strategy
+		if err := json.Unmarshal(strategyJSON, &strategy); err != nil {
+			return fmt.Errorf("service %d strategy: %w", serviceID, err)
+		}
+		var id string
+		err = tx.QueryRow(ctx, `INSERT INTO interactions
+			(service_id, secure_key_hash, start_token_hash, customer_name, subject, origin, queued_at)
+			VALUES ($1, $2, $3, $4, $5, $6, now()) RETURNING id`,
+			serviceID, req.SecureKeyHash, req.StartTokenHash, req.CustomerName, req.Subject, req.Origin).Scan(&id)
+		if err != nil {
+			return err
+		}
+		party, err := insertParty(ctx, tx, id, chat.PartyClient, req.CustomerName, "")
+		if err != nil {
+			return err
+		}
+		ev, err := appendEvent(ctx, tx, id, chat.EventPartyJoined, &party, "", "", "")
+		if err != nil {
+			return err
+		}
+		res.Events = append(res.Events, ev)
+		if len(req.UserData) > 0 {
+			writes, err := userdata.Plan(userdata.OwnerClient, nil, req.UserData, req.Limits)
+			if err != nil {
+				return err
+			}
+			if _, err := applyUserData(ctx, tx, id, writes, req.CustomerName); err != nil {
+				return err
+			}
+		}
+		if strategy.WelcomeNotice != "" {
+			ev, err := appendEvent(ctx, tx, id, chat.EventNotice, nil, strategy.WelcomeNotice, chat.ContentNotice, "")
+			if err != nil {
+				return err
+			}
+			res.Events = append(res.Events, ev)
+		}
+		in, err := lockInteraction(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		res.Interaction, res.Party = in, party
+		if err := s.notify(ctx, tx, wireNote{Kind: "e", Interaction: id, N: int64(ev.Index)}); err != nil {
+			return err
+		}
+		return s.notify(ctx, tx, wireNote{Kind: "q", Service: serviceID})
+	})
+	return res, err
+}
+
+func (s *ChatStore) retriedStart(ctx context.Context, tx pgx.Tx, id string, keyHash []byte, res *chat.StartResult) error {
+	in, err := lockInteraction(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	if in.State.Over() {
+		return errEnded()
+	}
+	if _, err := tx.Exec(ctx, `UPDATE interactions SET secure_key_hash = $2 WHERE id = $1`, id, keyHash); err != nil {
+		return err
+	}
+	party, err := clientParty(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	res.Interaction, res.Party, res.Retried = in, party, true
+	return nil
+}
+
+// AuthenticateCustomer checks a session's secure key hash and returns the session.
+func (s *ChatStore) AuthenticateCustomer(ctx context.Context, id string, keyHash []byte) (chat.Interaction, chat.Party, error) {
+	in, err := s.Interaction(ctx, id)
+	if err != nil {
+		return chat.Interaction{}, chat.Party{}, err
+	}
+	var ok bool
+	err = s.db.Pool.QueryRow(ctx, `SELECT secure_key_hash = $2 FROM interactions WHERE id = $1`, id, keyHash).Scan(&ok)
+	if err != nil {
+		return chat.Interaction{}, chat.Party{}, translate(err)
+	}
+	if !ok {
+		return chat.Interaction{}, chat.Party{}, errSessionNotFound()
+	}
+	party, err := clientParty(ctx, s.db.Pool, id)
+	if err != nil {
+		return chat.Interaction{}, chat.Party{}, translate(err)
+	}
+	return in, party, nil
+}
+
+// QueuePosition returns the 1-based position of a queued interaction, 0 when not queued.
+func (s *ChatStore) QueuePosition(ctx context.Context, id string) (int, error) {
+	if !validUUID(id) {
+		return 0, errSessionNotFound()
+	}
+	var n int
+	err := s.db.Pool.QueryRow(ctx, `SELECT count(*) FROM interactions me
+		JOIN interactions q ON q.service_id = me.service_id AND q.state = 'queued'
+			AND (q.queued_at, q.id) <= (me.queued_at, me.id)
+		WHERE me.id = $1 AND me.state = 'queued'`, id).Scan(&n)
+	return n, translate(err)
+}
+
+// commandDone looks up the stored result of a client command. found is false when the command
+// is new (or has no id). Callers hold the interaction lock, so a concurrent duplicate waits and
+// then finds the first one's result.
+func commandDone(ctx context.Context, tx pgx.Tx, partyID, commandID string, out any) (found bool, err error) {
+	if commandID == "" || partyID == "" {
+		return false, nil
+	}
+	var raw []byte
+	err = tx.QueryRow(ctx, `SELECT response FROM party_commands WHERE party_id = $1 AND client_id = $2`, partyID, commandID).Scan(&raw)
+	if err == pgx.ErrNoRows {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, json.Unmarshal(raw, out)
+}
+
+func saveCommand(ctx context.Context, tx pgx.Tx, partyID, commandID string, result any) error {
+	if commandID == "" || partyID == "" {
+		return nil
+	}
+	raw, err := json.Marshal(result)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO party_commands (party_id, client_id, response) VALUES ($1, $2, $3)`, partyID, commandID, raw)
+	return err
+}

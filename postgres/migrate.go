@@ -1,0 +1,69 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/tern/v2/migrate"
+
+	"agentd/migrations"
+)
+
+const versionTable = "schema_version"
+
+func newMigrator(ctx context.Context, conn *pgx.Conn) (*migrate.Migrator, error) {
+	m, err := migrate.NewMigrator(ctx, conn, versionTable)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.LoadMigrations(migrations.FS); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Migrate applies pending migrations. tern holds a Postgres advisory lock while it migrates, so
+// several nodes starting together apply each migration once.
+func Migrate(ctx context.Context, databaseURL string) (applied int, err error) {
+	conn, err := pgx.Connect(ctx, databaseURL)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: migrate: connect: %s", rootCause(err))
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	m, err := newMigrator(ctx, conn)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: migrate: %w", err)
+	}
+	before, err := m.GetCurrentVersion(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: migrate: %w", err)
+	}
+	if err := m.Migrate(ctx); err != nil {
+		return 0, fmt.Errorf("postgres: migrate: %w", err)
+	}
+	after, err := m.GetCurrentVersion(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: migrate: %w", err)
+	}
+	return int(after - before), nil
+}
+
+// MigrationsCurrent reports whether every embedded migration has been applied (for /readyz).
+func (db *DB) MigrationsCurrent(ctx context.Context) (bool, error) {
+	conn, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Release()
+	var current int32
+	err = conn.QueryRow(ctx, "SELECT version FROM "+versionTable).Scan(&current)
+	if err != nil {
+		return false, translate(err)
+	}
+	files, err := migrate.FindMigrations(migrations.FS)
+	if err != nil {
+		return false, err
+	}
+	return int(current) == len(files), nil
+}

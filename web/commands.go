@@ -1,0 +1,359 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"agentd"
+	"agentd/chat"
+	"agentd/userdata"
+)
+
+// commandTimeout bounds one command, database work included.
+const commandTimeout = 15 * time.Second
+
+type commandFunc func(ctx context.Context, c *conn, id string, args json.RawMessage) (any, error)
+
+var commands = map[string]commandFunc{
+	"start":           cmdStart,
+	"restore":         cmdRestore,
+	"send_message":    cmdSendMessage,
+	"typing":          cmdTyping,
+	"leave":           cmdLeave,
+	"get_transcript":  cmdGetTranscript,
+	"update_userdata": cmdUpdateUserData,
+	"get_userdata":    cmdGetUserData,
+	"delete_userdata": cmdDeleteUserData,
+	"send_notice":     cmdSendNotice,
+}
+
+func errInvalid(format string, args ...any) error {
+	return agentd.Errorf(agentd.EINVALID, "invalid_argument", format, args...)
+}
+
+// handleFrame parses one frame and runs its command. Whatever happens, the connection survives
+// and the client learns why through a result (when the frame had a usable id) or an error frame.
+func (c *conn) handleFrame(ctx context.Context, frame []byte) {
+	var in inFrame
+	decodeErr := json.Unmarshal(frame, &in)
+	id := ""
+	if decodeErr == nil && in.ID != nil && validCommandID(*in.ID) {
+		id = *in.ID
+	}
+	fail := func(code, description string) {
+		if id != "" {
+			c.enqueue(resultFrame{Type: "result", ID: id, Error: &errorJSON{Code: code, Description: description}})
+			return
+		}
+		c.sendError(code, description)
+	}
+	switch {
+	case len(frame) > c.srv.cfg.MaxFrameBytes:
+		fail("frame_too_large", fmt.Sprintf("Frames must be at most %d bytes.", c.srv.cfg.MaxFrameBytes))
+		return
+	case !validUTF8Frame(frame):
+		fail("invalid_utf8", "The frame is not valid UTF-8.")
+		return
+	case decodeErr != nil:
+		c.sendError("bad_frame", "The frame is not a JSON object.")
+		return
+	case id == "":
+		c.sendError("bad_frame", "Every command needs an \"id\": 1 to 64 printable ASCII characters.")
+		return
+	case in.Cmd == nil:
+		fail("bad_frame", "Every command needs a \"cmd\".")
+		return
+	}
+	run, ok := commands[*in.Cmd]
+	if !ok {
+		fail("unknown_command", fmt.Sprintf("Unknown command %q.", *in.Cmd))
+		return
+	}
+	if !c.limiter.Allow() {
+		fail("rate_limited", "Too many commands; slow down.")
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	defer cancel()
+	data, err := run(ctx, c, id, in.Args)
+	if err == errAnswered {
+		return
+	}
+	if err != nil {
+		if agentd.ErrorClass(err) == agentd.EINTERNAL {
+			c.logger.Error("command failed", "cmd", *in.Cmd, "err", err)
+		}
+		fail(agentd.ErrorCode(err), agentd.ErrorMessage(err))
+		return
+	}
+	c.enqueue(resultFrame{Type: "result", ID: id, OK: true, Data: data})
+}
+
+// decodeArgs decodes a command's args; a missing args is an empty object.
+func decodeArgs(raw json.RawMessage, dst any) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(dst); err != nil {
+		if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok && te.Field != "" {
+			return errInvalid("Argument %q has the wrong type.", te.Field)
+		}
+		return errInvalid("args must be a JSON object.")
+	}
+	return nil
+}
+
+func (c *conn) requireSession() (*session, error) {
+	s := c.session()
+	if s == nil {
+		return nil, agentd.Errorf(agentd.EINVALID, "not_started", "Start or restore a session first.")
+	}
+	return s, nil
+}
+
+type sessionData struct {
+	SessionID string    `json:"session_id"`
+	SecureKey string    `json:"secure_key,omitempty"`
+	Party     partyJSON `json:"party"`
+	State     string    `json:"state"`
+	NextIndex int       `json:"next_index"`
+	NextSeq   int64     `json:"next_seq"`
+}
+
+func cmdStart(ctx context.Context, c *conn, id string, raw json.RawMessage) (any, error) {
+	var args struct {
+		Service  string                     `json:"service"`
+		Username string                     `json:"username"`
+		Subject  string                     `json:"subject"`
+		UserData map[string]json.RawMessage `json:"user_data"`
+	}
+	if err := decodeArgs(raw, &args); err != nil {
+		return nil, err
+	}
+	if c.session() != nil {
+		return nil, agentd.Errorf(agentd.ECONFLICT, "already_started", "This connection already has a session.")
+	}
+	if !c.srv.startLimiter.allow(c.ip) {
+		return nil, agentd.Errorf(agentd.ERATELIMITED, "rate_limited", "Too many new sessions from this address; try again later.")
+	}
+	sess, err := c.srv.chat.Start(ctx, chat.StartParams{
+		CommandID: id, Service: args.Service, Username: args.Username, Subject: args.Subject,
+		Origin: c.origin, UserData: args.UserData,
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The result is queued before attaching, so it reaches the client before the events.
+	c.enqueue(resultFrame{Type: "result", ID: id, OK: true, Data: sessionData{
+		SessionID: sess.Interaction.ID, SecureKey: sess.SecureKey, Party: partyOf(sess.Party), State: string(sess.Interaction.State),
+	}})
+	c.attach(session{interactionID: sess.Interaction.ID, serviceID: sess.Interaction.ServiceID, party: sess.Party}, 0, 0)
+	return nil, errAnswered
+}
+
+// errAnswered tells handleFrame the command queued its own result.
+var errAnswered = errors.New("answered")
+
+func cmdRestore(ctx context.Context, c *conn, id string, raw json.RawMessage) (any, error) {
+	var args struct {
+		SessionID string `json:"session_id"`
+		SecureKey string `json:"secure_key"`
+		FromIndex int    `json:"from_index"`
+		FromSeq   int64  `json:"from_seq"`
+	}
+	if err := decodeArgs(raw, &args); err != nil {
+		return nil, err
+	}
+	if args.FromIndex < 0 || args.FromSeq < 0 {
+		return nil, errInvalid("from_index and from_seq must not be negative.")
+	}
+	if c.session() != nil {
+		return nil, agentd.Errorf(agentd.ECONFLICT, "already_started", "This connection already has a session.")
+	}
+	sess, err := c.srv.chat.Restore(ctx, args.SessionID, args.SecureKey)
+	if err != nil {
+		return nil, err
+	}
+	in := sess.Interaction
+	c.enqueue(resultFrame{Type: "result", ID: id, OK: true, Data: sessionData{
+		SessionID: in.ID, Party: partyOf(sess.Party), State: string(in.State), NextIndex: in.NextIndex, NextSeq: in.NextSeq,
+	}})
+	c.attach(session{interactionID: in.ID, serviceID: in.ServiceID, party: sess.Party}, args.FromIndex, args.FromSeq)
+	return nil, errAnswered
+}
+
+func cmdSendMessage(ctx context.Context, c *conn, id string, raw json.RawMessage) (any, error) {
+	s, err := c.requireSession()
+	if err != nil {
+		return nil, err
+	}
+	var args struct {
+		Text string `json:"text"`
+		Type string `json:"type"`
+	}
+	if err := decodeArgs(raw, &args); err != nil {
+		return nil, err
+	}
+	ev, err := c.srv.chat.Send(ctx, s.party, id, args.Text, args.Type)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"index": ev.Index, "timestamp": millis(ev.At)}, nil
+}
+
+func cmdTyping(ctx context.Context, c *conn, _ string, raw json.RawMessage) (any, error) {
+	s, err := c.requireSession()
+	if err != nil {
+		return nil, err
+	}
+	var args struct {
+		IsTyping *bool  `json:"is_typing"`
+		Text     string `json:"text"`
+	}
+	if err := decodeArgs(raw, &args); err != nil {
+		return nil, err
+	}
+	if args.IsTyping == nil {
+		return nil, errInvalid("is_typing is required.")
+	}
+	at, err := c.srv.chat.SendTyping(ctx, s.party, *args.IsTyping, args.Text)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"timestamp": millis(at)}, nil
+}
+
+func cmdLeave(ctx context.Context, c *conn, id string, _ json.RawMessage) (any, error) {
+	s, err := c.requireSession()
+	if err != nil {
+		return nil, err
+	}
+	at, err := c.srv.chat.Leave(ctx, s.party, id)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"timestamp": millis(at)}, nil
+}
+
+func cmdGetTranscript(ctx context.Context, c *conn, _ string, raw json.RawMessage) (any, error) {
+	s, err := c.requireSession()
+	if err != nil {
+		return nil, err
+	}
+	var args struct {
+		FromIndex int `json:"from_index"`
+		Limit     int `json:"limit"`
+	}
+	if err := decodeArgs(raw, &args); err != nil {
+		return nil, err
+	}
+	if args.Limit < 0 {
+		return nil, errInvalid("limit must not be negative.")
+	}
+	if err := c.srv.chat.CustomerReadable(ctx, s.interactionID); err != nil {
+		return nil, err
+	}
+	evs, err := c.srv.chat.Transcript(ctx, s.interactionID, args.FromIndex, args.Limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]eventJSON, len(evs))
+	next := args.FromIndex
+	for i, ev := range evs {
+		out[i] = eventOf(ev)
+		next = ev.Index + 1
+	}
+	return map[string]any{"events": out, "next_index": next, "timestamp": millis(time.Now())}, nil
+}
+
+func cmdUpdateUserData(ctx context.Context, c *conn, id string, raw json.RawMessage) (any, error) {
+	s, err := c.requireSession()
+	if err != nil {
+		return nil, err
+	}
+	var args struct {
+		UserData map[string]json.RawMessage `json:"user_data"`
+	}
+	if err := decodeArgs(raw, &args); err != nil {
+		return nil, err
+	}
+	if len(args.UserData) == 0 {
+		return nil, errInvalid("user_data must be an object with at least one key.")
+	}
+	changes := make([]userdata.Change, 0, len(args.UserData))
+	for k, v := range args.UserData {
+		changes = append(changes, userdata.Change{Key: k, Value: v})
+	}
+	res, err := c.srv.chat.ChangeUserData(ctx, s.party, id, changes)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"timestamp": millis(res.At)}, nil
+}
+
+func cmdGetUserData(ctx context.Context, c *conn, _ string, raw json.RawMessage) (any, error) {
+	s, err := c.requireSession()
+	if err != nil {
+		return nil, err
+	}
+	var args struct {
+		Key string `json:"key"`
+	}
+	if err := decodeArgs(raw, &args); err != nil {
+		return nil, err
+	}
+	if err := c.srv.chat.CustomerReadable(ctx, s.interactionID); err != nil {
+		return nil, err
+	}
+	v, ok, err := c.srv.chat.CustomerUserData(ctx, s.interactionID, args.Key)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]json.RawMessage{}
+	if ok {
+		out[args.Key] = v
+	}
+	return map[string]any{"user_data": out, "timestamp": millis(time.Now())}, nil
+}
+
+func cmdDeleteUserData(ctx context.Context, c *conn, id string, raw json.RawMessage) (any, error) {
+	s, err := c.requireSession()
+	if err != nil {
+		return nil, err
+	}
+	var args struct {
+		Key string `json:"key"`
+	}
+	if err := decodeArgs(raw, &args); err != nil {
+		return nil, err
+	}
+	res, err := c.srv.chat.ChangeUserData(ctx, s.party, id, []userdata.Change{{Key: args.Key}})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"timestamp": millis(res.At)}, nil
+}
+
+func cmdSendNotice(ctx context.Context, c *conn, id string, raw json.RawMessage) (any, error) {
+	s, err := c.requireSession()
+	if err != nil {
+		return nil, err
+	}
+	var args struct {
+		Payload json.RawMessage `json:"payload"`
+	}
+	if err := decodeArgs(raw, &args); err != nil {
+		return nil, err
+	}
+	n, err := c.srv.chat.SendNotice(ctx, s.party, id, args.Payload)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"seq": n.Seq, "timestamp": millis(n.At)}, nil
+}
