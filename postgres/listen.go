@@ -53,7 +53,13 @@ func (l *Listener) Run(ctx context.Context) {
 }
 
 func (l *Listener) listen(ctx context.Context) error {
-	conn, err := pgx.Connect(ctx, l.url)
+	cfg, err := pgx.ParseConfig(l.url)
+	if err != nil {
+		return err
+	}
+	// Named so operators (and tests) can find the LISTEN backend in pg_stat_activity.
+	cfg.RuntimeParams["application_name"] = "agentd-listen:" + l.nodeID
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return err
 	}

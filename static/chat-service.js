@@ -27,7 +27,9 @@
   // The server closes the socket (1009) on a frame of 1 MiB or more. Such a command would be re-sent
   // after every reconnect and close the socket again, forever, so it is refused before sending.
   const MAX_FRAME_BYTES = 1024 * 1024;
-  const CLOSE_POLICY_VIOLATION = 1008; // origin_not_allowed: reconnecting cannot help
+  // 1008 (policy violation) follows an origin_not_allowed error frame: reconnecting cannot help.
+  // The server also uses 1008 to drop a client that reads too slowly; that one is reconnected.
+  const CLOSE_POLICY_VIOLATION = 1008;
 
   const HANDLER_KINDS = {
     onAgentConnected: 'agentConnected',
@@ -451,6 +453,7 @@
         return;
       }
       phase = 'connecting';
+      originError = null;
       let sock;
       try {
         sock = new WS(cfg.wsUrl, PROTOCOL);
@@ -536,7 +539,7 @@
       if (phase === 'closed') return;
       const code = e && e.code;
       log.debug('socket closed', code);
-      if (code === CLOSE_POLICY_VIOLATION) {
+      if (code === CLOSE_POLICY_VIOLATION && (originError || (e && e.reason === 'origin_not_allowed'))) {
         fatal(originError || failure('origin_not_allowed', 'This website is not allowed to use the chat server.'));
         return;
       }
@@ -627,8 +630,10 @@
       if (!f.ok) {
         const event = serverError(f.error);
         const code = event.error.code;
-        if (code === 'rate_limited' || code === 'internal') {
-          // Transient: retry on a fresh socket. Before the first attach the opening timer bounds this.
+        // Transient: retry on a fresh socket (a retried start reuses its id, so it cannot start a
+        // second session). Before the first attach the opening timer bounds the retries. A
+        // rate-limited start is per address ("too many new sessions"): retrying would not help.
+        if (code === 'internal' || (code === 'rate_limited' && !wasStart)) {
           log.warn((wasStart ? 'start' : 'restore') + ' failed, retrying:', code);
           dropSocket(1000, 'retry');
           onClose({ code: 1000 });
@@ -944,9 +949,9 @@
           events.forEach(ingest);
           for (const ev of events) raw.push(ev);
           const last = events.length ? events[events.length - 1].index : fromIndex - 1;
-          const next = Number.isInteger(x.next_index) ? x.next_index : last + 1;
-          if (events.length >= TRANSCRIPT_PAGE && last + 1 < next) page(last + 1);
-          else finish(raw, next);
+          // A full page may have more behind it; a short one is the end of the transcript.
+          if (events.length >= TRANSCRIPT_PAGE) page(last + 1);
+          else finish(raw, Number.isInteger(x.next_index) ? x.next_index : last + 1);
         }, null);
       };
       page(from);

@@ -24,8 +24,7 @@ const (
 	// hardFrameLimit is where gorilla stops reading and closes with 1009. Frames between the
 	// configured soft limit and this one are answered with frame_too_large and the socket lives.
 	hardFrameLimit = 1 << 20
-	// sendQueue bounds the frames (command results, errors) waiting for the write pump. Results
-	// come one per command and commands are rate limited, so a full queue means a stuck client.
+	// sendQueue bounds the frames (command results, errors) waiting for the write pump.
 	sendQueue = 64
 	// maxTypingBacklog is how many typing notifications a connection keeps while its writer is
 	// busy; older ones are shed first, they are worthless once superseded.
@@ -145,8 +144,10 @@ func (c *conn) session() *session {
 	return c.sess
 }
 
-// enqueue queues a frame for the write pump. A full queue means the client is not reading: it is
-// disconnected rather than waited for.
+// enqueue queues a frame for the write pump. Only the read pump produces these frames (one per
+// command), so when the queue is full the read pump waits: that is back-pressure on the very client
+// that sends too fast. A client that does not drain its socket for writeWait is disconnected
+// rather than waited for any longer.
 func (c *conn) enqueue(v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -155,8 +156,17 @@ func (c *conn) enqueue(v any) {
 	}
 	select {
 	case c.send <- b:
+		return
 	case <-c.done:
+		return
 	default:
+	}
+	t := time.NewTimer(writeWait)
+	defer t.Stop()
+	select {
+	case c.send <- b:
+	case <-c.done:
+	case <-t.C:
 		c.logger.Warn("send queue full; dropping slow connection")
 		c.closeWith(websocket.ClosePolicyViolation, "too slow")
 	}
