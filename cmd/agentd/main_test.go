@@ -49,7 +49,10 @@ func startNode(t *testing.T, dbURL string, configure ...func(*Config)) *Main {
 
 type testWriter struct{ t *testing.T }
 
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()

@@ -45,7 +45,9 @@ func TestTwoNodes(t *testing.T) {
 	c.waitEvent("last message from B", func(ev frame) bool { return ev.str("content", "text") == "from B 4" })
 	c.waitFrame("typing from B", func(f frame) bool { return f["type"] == "typing" && f.str("text") == "typing on B" })
 	c.waitFrame("notice from B", func(f frame) bool { return f["type"] == "notice" && f.str("payload") == "hello from B" })
-	c.waitFrame("userdata from B", func(f frame) bool { return f["type"] == "userdata" && f.str("changes", "SurveyURL") == "https://s.example/x" })
+	c.waitFrame("userdata from B", func(f frame) bool {
+		return f["type"] == "userdata" && f.str("changes", "SurveyURL") == "https://s.example/x"
+	})
 
 	// Every event arrived once, in order, with no gap.
 	evs := c.events()

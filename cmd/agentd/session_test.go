@@ -30,7 +30,9 @@ func TestSession(t *testing.T) {
 			t.Fatalf("bad start data: %v", data)
 		}
 		c.waitEvent("customer joined", func(ev frame) bool { return ev.num("index") == 0 && ev.str("kind") == "party_joined" })
-		c.waitEvent("welcome notice", func(ev frame) bool { return ev.num("index") == 1 && ev.str("kind") == "notice" && ev.str("content", "type") == "notice" })
+		c.waitEvent("welcome notice", func(ev frame) bool {
+			return ev.num("index") == 1 && ev.str("kind") == "notice" && ev.str("content", "type") == "notice"
+		})
 		c.waitFrame("queue position", func(f frame) bool { return f["type"] == "queue" && f.num("position") == 1 })
 
 		sent := mustOK(t, c.do("send_message", map[string]any{"text": "Hello <b>there</b>"}))
@@ -38,7 +40,9 @@ func TestSession(t *testing.T) {
 			t.Fatalf("send result: %v", sent)
 		}
 		agent := agentJoin(t, m, id)
-		c.waitEvent("agent joined", func(ev frame) bool { return ev.str("kind") == "party_joined" && ev.str("party", "type") == "agent" && ev.str("party", "name") == "Alice" })
+		c.waitEvent("agent joined", func(ev frame) bool {
+			return ev.str("kind") == "party_joined" && ev.str("party", "type") == "agent" && ev.str("party", "name") == "Alice"
+		})
 		if _, err := m.Chat.Send(ctx, agent, "", "Hi Carol, how can I help?", ""); err != nil {
 			t.Fatal(err)
 		}
@@ -48,7 +52,9 @@ func TestSession(t *testing.T) {
 		if _, err := m.Chat.SendTyping(ctx, agent, true, "I am look"); err != nil {
 			t.Fatal(err)
 		}
-		c.waitFrame("agent typing", func(f frame) bool { return f["type"] == "typing" && f["is_typing"] == true && f.str("text") == "I am look" })
+		c.waitFrame("agent typing", func(f frame) bool {
+			return f["type"] == "typing" && f["is_typing"] == true && f.str("text") == "I am look"
+		})
 		if _, err := m.Chat.SendNotice(ctx, agent, "", json.RawMessage(`{"cobrowse":"joined"}`)); err != nil {
 			t.Fatal(err)
 		}
@@ -57,7 +63,9 @@ func TestSession(t *testing.T) {
 		if _, err := m.Chat.ChangeUserData(ctx, agent, "", []userdata.Change{{Key: "SurveyURL", Value: "https://survey.example/1", Visible: &visible}, {Key: "Internal", Value: "secret"}}); err != nil {
 			t.Fatal(err)
 		}
-		c.waitFrame("visible userdata", func(f frame) bool { return f["type"] == "userdata" && f.str("changes", "SurveyURL") == "https://survey.example/1" })
+		c.waitFrame("visible userdata", func(f frame) bool {
+			return f["type"] == "userdata" && f.str("changes", "SurveyURL") == "https://survey.example/1"
+		})
 		got := mustOK(t, c.do("get_userdata", map[string]any{"key": "Internal"}))
 		if got.str("user_data") != "{}" {
 			t.Fatalf("hidden key leaked: %v", got)
