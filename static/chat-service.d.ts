@@ -39,8 +39,8 @@ declare namespace AgentdChat {
     | 'invalid_argument'
     | 'timeout'
     | 'network_error'
-    | 'not_connected'
     | 'session_ended'
+    | 'origin_not_allowed'
     | 'frame_too_large'
     | 'unsupported';
 
@@ -218,7 +218,7 @@ declare namespace AgentdChat {
     transcript: TranscriptEvent[];
     /** Same array as `transcript`. */
     events: TranscriptEvent[];
-    /** Index the next transcript event will get. */
+    /** The index after the last returned event (fromIndex when none was returned). */
     nextIndex: number;
     timestamp: number;
   }

@@ -19,6 +19,9 @@
   const COOKIE_NAME = 'agentd_chat';
   const DEFAULT_COOKIE_MAX_AGE = 1800; // seconds; refreshed on every write, so it is an idle timeout
   const DEFAULT_COMMAND_TIMEOUT = 30000; // ms without an answer before a command fails with `timeout`
+  // A handshake can hang with no close event at all (seen when connecting to a node that is
+  // shutting down: the TCP connection is accepted, the upgrade never answered). Give up on it.
+  const CONNECT_TIMEOUT = 10000; // ms
   const BACKOFF_MIN = 250; // ms; doubled per failed attempt...
   const BACKOFF_MAX = 10000; // ...up to this cap
   const TRANSCRIPT_PAGE = 1000; // the server's maximum `limit` for get_transcript
@@ -463,11 +466,17 @@
         return;
       }
       ws = sock;
+      const connectTimer = setTimeout(function () {
+        if (sock !== ws || phase !== 'connecting') return;
+        log.warn('the websocket handshake did not finish; reconnecting');
+        dropSocket(4001, 'handshake timeout');
+        onClose({ code: 4001 });
+      }, Math.min(CONNECT_TIMEOUT, cfg.commandTimeout));
       // Handlers check `sock === ws` so that a socket we already gave up on cannot act any more.
-      sock.onopen = function () { if (sock === ws) onOpen(); };
+      sock.onopen = function () { clearTimeout(connectTimer); if (sock === ws) onOpen(); };
       sock.onmessage = function (m) { if (sock === ws) onFrame(m.data); };
       sock.onerror = function () { /* a close event always follows; it is handled there */ };
-      sock.onclose = function (e) { if (sock === ws) onClose(e); };
+      sock.onclose = function (e) { clearTimeout(connectTimer); if (sock === ws) onClose(e); };
     }
 
     function dropSocket(code, reason) {
@@ -534,7 +543,7 @@
       for (const c of pending.slice()) {
         c.sent = false;
         // Internal reads are superseded by the restore; user commands wait and are re-sent.
-        if (c.internal) answer(c, false, failure('not_connected', 'The connection was lost.'));
+        if (c.internal) answer(c, false, failure('network_error', 'The connection was lost.'));
       }
       if (phase === 'closed') return;
       const code = e && e.code;

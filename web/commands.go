@@ -269,7 +269,11 @@ func cmdGetTranscript(ctx context.Context, c *conn, _ string, raw json.RawMessag
 		out[i] = eventOf(ev)
 		next = ev.Index + 1
 	}
-	return map[string]any{"events": out, "next_index": next, "timestamp": millis(time.Now())}, nil
+	limit := args.Limit
+	if limit == 0 || limit > chat.MaxTranscriptPage {
+		limit = chat.MaxTranscriptPage
+	}
+	return map[string]any{"events": out, "next_index": next, "more": len(evs) == limit, "timestamp": millis(time.Now())}, nil
 }
 
 func cmdUpdateUserData(ctx context.Context, c *conn, id string, raw json.RawMessage) (any, error) {

@@ -168,7 +168,7 @@ func (c *conn) enqueue(v any) {
 	case <-c.done:
 	case <-t.C:
 		c.logger.Warn("send queue full; dropping slow connection")
-		c.closeWith(websocket.ClosePolicyViolation, "too slow")
+		c.closeWith(websocket.CloseTryAgainLater, "too slow")
 	}
 }
 

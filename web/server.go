@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/a-h/templ"
@@ -91,6 +92,7 @@ type Server struct {
 	connLimiter  *ipLimiter
 	ctx          context.Context // cancelled at shutdown; parent of every connection's work
 	cancel       context.CancelFunc
+	sockets      sync.WaitGroup // running socket handlers (hijacked, so http.Server does not wait for them)
 }
 
 // NewServer builds the server and its routes. ready reports whether the node can serve (database
@@ -133,11 +135,19 @@ func (s *Server) Handler() http.Handler { return s.echo }
 // Hub returns the node's hub.
 func (s *Server) Hub() *Hub { return s.hub }
 
-// Shutdown closes every websocket with 1001 (going away) so clients reconnect elsewhere, and
-// stops connection work.
-func (s *Server) Shutdown() {
+// Shutdown closes every websocket with 1001 (going away) so clients reconnect elsewhere, stops
+// connection work and waits (up to ctx) for the socket handlers to finish. Call it after the HTTP
+// server stopped accepting, so no socket is opened behind its back.
+func (s *Server) Shutdown(ctx context.Context) {
 	s.hub.CloseAll(websocket.CloseGoingAway, "server shutting down")
 	s.cancel()
+	done := make(chan struct{})
+	go func() { s.sockets.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.logger.Warn("socket handlers still running at shutdown")
+	}
 }
 
 func (s *Server) routes() *echo.Echo {
@@ -277,6 +287,8 @@ func (s *Server) handleChatSocket(c echo.Context) error {
 	if !hasSubprotocol(r, Subprotocol) {
 		return c.JSON(http.StatusBadRequest, map[string]any{"error": map[string]string{"code": "unsupported_protocol", "description": "Use the websocket subprotocol " + Subprotocol + "."}})
 	}
+	s.sockets.Add(1)
+	defer s.sockets.Done()
 	ws, err := s.upgrader.Upgrade(c.Response(), r, nil)
 	if err != nil {
 		return nil // the upgrader already answered

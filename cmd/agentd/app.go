@@ -124,15 +124,17 @@ func (m *Main) URL() string {
 // Close shuts down gracefully: stop accepting, close sockets with "going away" so clients
 // reconnect elsewhere, stop background work, close the pool last.
 func (m *Main) Close() error {
-	if m.Server != nil {
-		m.Server.Shutdown()
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Websocket handlers are hijacked, so http.Server.Shutdown stops accepting and finishes plain
+	// requests without waiting for them; the web server then closes the sockets with 1001.
 	if m.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
 		if err := m.http.Shutdown(ctx); err != nil {
 			m.Logger.Warn("http shutdown", "err", err)
 		}
+	}
+	if m.Server != nil {
+		m.Server.Shutdown(ctx)
 	}
 	if m.cancel != nil {
 		m.cancel()
