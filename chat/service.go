@@ -137,10 +137,7 @@ func (s *Service) Start(ctx context.Context, p StartParams) (Session, error) {
 	if err != nil {
 		return Session{}, err
 	}
-	changes := make([]userdata.Change, 0, len(p.UserData))
-	for k, v := range p.UserData {
-		changes = append(changes, userdata.Change{Key: k, Value: v})
-	}
+	changes := userdata.ChangesOf(p.UserData)
 	// Validate before touching the database so a bad start leaves nothing behind.
 	if _, err := userdata.Plan(userdata.OwnerClient, nil, changes, s.cfg.UserDataLimits); err != nil {
 		return Session{}, err

@@ -3,7 +3,9 @@ package userdata
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -189,4 +191,15 @@ func Plan(actor Owner, existing map[string]Entry, changes []Change, lim Limits) 
 		return nil, agentd.Errorf(agentd.EINVALID, "userdata_too_large", "UserData would be larger than %d bytes.", lim.MaxTotalBytes)
 	}
 	return writes, nil
+}
+
+// ChangesOf turns a key → value object (as the customer API sends it) into changes, sorted by key
+// so the history records them in a stable order.
+func ChangesOf(values map[string]json.RawMessage) []Change {
+	keys := slices.Sorted(maps.Keys(values))
+	changes := make([]Change, len(keys))
+	for i, k := range keys {
+		changes[i] = Change{Key: k, Value: values[k]}
+	}
+	return changes
 }

@@ -290,11 +290,7 @@ func cmdUpdateUserData(ctx context.Context, c *conn, id string, raw json.RawMess
 	if len(args.UserData) == 0 {
 		return nil, errInvalid("user_data must be an object with at least one key.")
 	}
-	changes := make([]userdata.Change, 0, len(args.UserData))
-	for k, v := range args.UserData {
-		changes = append(changes, userdata.Change{Key: k, Value: v})
-	}
-	res, err := c.srv.chat.ChangeUserData(ctx, s.party, id, changes)
+	res, err := c.srv.chat.ChangeUserData(ctx, s.party, id, userdata.ChangesOf(args.UserData))
 	if err != nil {
 		return nil, err
 	}
