@@ -369,7 +369,7 @@ func TestBrowserDemoPage(t *testing.T) {
 	})
 
 	if dir := os.Getenv("AGENTD_SCREENSHOTS"); dir != "" {
-		shot, err := chromedp.Run(b, chromedp.FullScreenshot(90))
+		shot, err := chromedp.Run(b, chromedp.FullScreenshot(100))
 		if err == nil {
 			_ = os.WriteFile(filepath.Join(dir, "demo-page.png"), shot, 0o644)
 		}
