@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -62,17 +63,21 @@ func describeParseError(err error) string {
 	if errors.As(err, &pe) {
 		return "cannot parse the connection string (expected postgres://user:password@host:port/dbname)"
 	}
-	return err.Error()
+	return rootCause(err)
 }
 
+// rootCause returns the innermost error's text, on one line: pgx joins the attempts of a
+// multi-address connect with newlines, and configuration errors must fit one line.
 func rootCause(err error) string {
 	for {
 		u := errors.Unwrap(err)
 		if u == nil {
-			return err.Error()
+			break
 		}
 		err = u
 	}
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	return msg
 }
 
 // translate is the one place driver errors become application errors.

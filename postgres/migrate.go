@@ -26,9 +26,13 @@ func newMigrator(ctx context.Context, conn *pgx.Conn) (*migrate.Migrator, error)
 // Migrate applies pending migrations. tern holds a Postgres advisory lock while it migrates, so
 // several nodes starting together apply each migration once.
 func Migrate(ctx context.Context, databaseURL string) (applied int, err error) {
-	conn, err := pgx.Connect(ctx, databaseURL)
+	cfg, err := pgx.ParseConfig(databaseURL)
 	if err != nil {
-		return 0, fmt.Errorf("postgres: migrate: connect: %s", rootCause(err))
+		return 0, fmt.Errorf("postgres: invalid database URL: %s", describeParseError(err))
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: cannot reach database at %s: %s", redact(cfg), rootCause(err))
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	m, err := newMigrator(ctx, conn)
