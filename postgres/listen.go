@@ -98,6 +98,8 @@ func (w wireNote) notification() (chat.Notification, bool) {
 		return chat.Notification{Kind: chat.NotifySide, InteractionID: w.Interaction, Seq: w.N}, true
 	case "q":
 		return chat.Notification{Kind: chat.NotifyQueue, ServiceID: w.Service}, true
+	case "a":
+		return chat.Notification{Kind: chat.NotifyAgent, UserID: w.User}, true
 	case "t":
 		if w.Typing == nil {
 			return chat.Notification{}, false

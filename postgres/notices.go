@@ -111,10 +111,11 @@ func (s *ChatStore) SideItems(ctx context.Context, interactionID string, fromSeq
 // wireNote is the NOTIFY payload: ids and positions, never bodies (typing excepted, which is
 // small, ephemeral and has nothing to read back).
 type wireNote struct {
-	Kind        string      `json:"k"` // e events, s side channel, t typing, q queue
+	Kind        string      `json:"k"` // e events, s side channel, t typing, q queue, a agent
 	Node        string      `json:"o"`
 	Interaction string      `json:"i,omitempty"`
 	Service     int64       `json:"s,omitempty"`
+	User        int64       `json:"u,omitempty"`
 	N           int64       `json:"n,omitempty"`
 	Typing      *wireTyping `json:"t,omitempty"`
 }

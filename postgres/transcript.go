@@ -252,6 +252,21 @@ func (s *ChatStore) LeaveParty(ctx context.Context, req chat.LeaveRequest) (chat
 				return err
 			}
 			res.Events = append(res.Events, ev)
+			// A chat that was being offered is withdrawn from the agent it was offered to.
+			rows, err := tx.Query(ctx, `UPDATE assignments SET state = 'withdrawn', finished_at = now()
+				WHERE interaction_id = $1 AND state = 'offered' RETURNING user_id`, req.InteractionID)
+			if err != nil {
+				return err
+			}
+			users, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			if err != nil {
+				return err
+			}
+			for _, u := range users {
+				if err := s.notify(ctx, tx, wireNote{Kind: "a", User: u}); err != nil {
+					return err
+				}
+			}
 		}
 		if err := saveCommand(ctx, tx, req.PartyID, req.CommandID, leaveResult{At: res.At}); err != nil {
 			return err

@@ -17,6 +17,7 @@ type Hub struct {
 	rooms    map[string]map[*conn]struct{} // interaction id → connections
 	services map[int64]map[*conn]struct{}  // service id → connections (for queue positions)
 	closed   bool
+	observer func(chat.Notification) // sees every notification; must not block (set before use)
 }
 
 // NewHub returns an empty hub.
@@ -77,8 +78,15 @@ func (h *Hub) unregister(c *conn, interactionID string, serviceID int64) {
 	}
 }
 
+// Observe registers a function that sees every notification, such as the router's wake-up on
+// queue and agent changes. It must not block. Call it before the hub is used.
+func (h *Hub) Observe(f func(chat.Notification)) { h.observer = f }
+
 // Broadcast implements chat.Broadcaster.
 func (h *Hub) Broadcast(n chat.Notification) {
+	if h.observer != nil {
+		h.observer(n)
+	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	var targets map[*conn]struct{}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"agentd/agent"
 	"agentd/chat"
 	"agentd/postgres"
 	"agentd/web"
@@ -25,6 +26,7 @@ type Main struct {
 
 	DB       *postgres.DB
 	Chat     *chat.Service
+	Agents   *agent.Service
 	Server   *web.Server
 	Listener *postgres.Listener
 
@@ -71,18 +73,31 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.DB, err = postgres.Open(ctx, m.Config.DatabaseURL, m.Logger); err != nil {
 		return err
 	}
+	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", m.Config.Addr, err)
+	}
+	if m.Config.Agent.PublicURL == "" {
+		m.Config.Agent.PublicURL = m.URL()
+	}
 	hub := web.NewHub()
-	m.Chat = chat.NewService(postgres.NewChatStore(m.DB, m.Config.NodeID), hub, m.Config.Chat, m.Logger)
+	chatStore := postgres.NewChatStore(m.DB, m.Config.NodeID)
+	m.Chat = chat.NewService(chatStore, hub, m.Config.Chat, m.Logger)
+	agentStore := postgres.NewAgentStore(m.DB, chatStore)
+	agentStore.SetLocal(hub)
+	m.Agents = agent.NewService(agentStore, m.Chat, m.Config.Agent, m.Logger)
+	hub.Observe(func(n chat.Notification) {
+		if n.Kind == chat.NotifyQueue || n.Kind == chat.NotifyAgent {
+			m.Agents.Wake()
+		}
+	})
 	m.Listener = postgres.NewListener(m.Config.DatabaseURL, m.Config.NodeID, hub, hub.Resync, m.Logger)
 	m.Server = web.NewServer(m.Config.Web, m.Chat, hub, m.ready, m.Logger)
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancel = cancel
 	m.wg.Go(func() { m.Listener.Run(runCtx) })
+	m.wg.Go(func() { m.Agents.Run(runCtx) })
 
-	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
-		return fmt.Errorf("cannot listen on %s: %w", m.Config.Addr, err)
-	}
 	m.http = &http.Server{
 		Handler:           m.Server.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"agentd/agent"
 	"agentd/chat"
 	"agentd/userdata"
 	"agentd/web"
@@ -28,6 +29,7 @@ type Config struct {
 	LogLevel       slog.Level
 	Web            web.Config
 	Chat           chat.Config
+	Agent          agent.Config
 	allowedOrigins string
 }
 
@@ -45,6 +47,8 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DatabaseURL, "database-url", env("DATABASE_URL", ""), "Postgres URL (DATABASE_URL)")
 	fs.StringVar(&c.allowedOrigins, "allowed-origins", env("AGENTD_ALLOWED_ORIGINS", ""), "comma-separated origins allowed to open customer sockets; empty = same origin only; * = any (AGENTD_ALLOWED_ORIGINS)")
 	fs.StringVar(&c.NodeID, "node-id", env("AGENTD_NODE_ID", ""), "this node's name in logs and notifications; default host:pid (AGENTD_NODE_ID)")
+	fs.StringVar(&c.Agent.PublicURL, "public-url", env("AGENTD_PUBLIC_URL", ""), "agentd's base URL as customers reach it, for survey links; default http://ADDR (AGENTD_PUBLIC_URL)")
+	fs.StringVar(&c.Agent.CoBrowseURL, "cobrowse-url", env("AGENTD_COBROWSE_URL", ""), "co-browse provider URL template with {CoBrowseSessionId} and {interactionId} (AGENTD_COBROWSE_URL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("AGENTD_LOG_FORMAT", "text"), "log format: text or json (AGENTD_LOG_FORMAT)")
 }
 
@@ -106,6 +110,15 @@ func (c *Config) load() error {
 		return errors.New("AGENTD_ENDED_SESSION_READABLE must be a positive duration such as 1h or 30m")
 	}
 	c.Chat.EndedReadable = d
+	for name, v := range map[string]string{"AGENTD_PUBLIC_URL": c.Agent.PublicURL, "AGENTD_COBROWSE_URL": c.Agent.CoBrowseURL} {
+		if v == "" {
+			continue
+		}
+		u, err := url.Parse(strings.NewReplacer("{", "", "}", "").Replace(v))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%s must be an http(s) URL, not %q", name, v)
+		}
+	}
 	return nil
 }
 

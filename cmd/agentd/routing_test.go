@@ -1,0 +1,304 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"agentd"
+	"agentd/agent"
+	"agentd/chat"
+)
+
+func newAgent(t *testing.T, m *Main, name string, capacity int, services ...string) agent.User {
+	t.Helper()
+	if len(services) == 0 {
+		services = []string{"default"}
+	}
+	u, err := m.Agents.CreateUser(context.Background(), agent.NewUser{
+		Username: name, Password: "password-" + name, Role: agent.RoleAgent, DisplayName: "Agent " + name, Capacity: capacity, Services: services,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func ready(t *testing.T, m *Main, u agent.User) {
+	t.Helper()
+	if _, err := m.Agents.SetState(context.Background(), u, agent.StateReady, ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func setStrategy(t *testing.T, m *Main, service string, st agent.Strategy) {
+	t.Helper()
+	raw, _ := json.Marshal(st)
+	if err := m.DB.SetServiceStrategy(context.Background(), service, raw); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitOffer waits until interactionID is offered to u.
+func waitOffer(t *testing.T, m *Main, u agent.User, interactionID string) {
+	t.Helper()
+	waitFor(t, "offer to "+u.Username, func() bool {
+		a, err := m.Agents.Assignment(context.Background(), u, interactionID)
+		return err == nil && a.State == agent.AssignOffered
+	})
+}
+
+func load(t *testing.T, m *Main, userID int64) int {
+	t.Helper()
+	var n int
+	if err := m.DB.Pool.QueryRow(context.Background(), `SELECT count(*) FROM assignments WHERE user_id = $1 AND state IN ('offered','active')`, userID).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func wantCode(t *testing.T, err error, code string) {
+	t.Helper()
+	if err == nil || agentd.ErrorCode(err) != code {
+		t.Fatalf("want %s, got %v", code, err)
+	}
+}
+
+func TestRouting(t *testing.T) {
+	t.Parallel()
+	m := startNode(t, newDB(t), func(c *Config) { c.Agent.RouteInterval = 50 * time.Millisecond })
+	ctx := context.Background()
+
+	t.Run("OK_OfferAcceptCapacityDeclineWrapUp", func(t *testing.T) {
+		a := newAgent(t, m, "ann", 1)
+		ready(t, m, a)
+		c1, d1 := startSession(t, m, nil)
+		id1 := d1.str("session_id")
+		waitOffer(t, m, a, id1)
+		if _, err := m.Agents.Accept(ctx, a, id1); err != nil {
+			t.Fatal(err)
+		}
+		c1.waitEvent("agent joined", func(ev frame) bool { return ev.str("party", "name") == "Agent ann" })
+		if _, err := m.Agents.Accept(ctx, a, id1); agentd.ErrorCode(err) != "offer_gone" {
+			t.Fatalf("accepting twice: %v", err)
+		}
+
+		// Ann is full: the next chat waits and its customer sees position 1.
+		c2, d2 := startSession(t, m, nil)
+		id2 := d2.str("session_id")
+		c2.waitFrame("queue position", func(f frame) bool { return f["type"] == "queue" && f.num("position") == 1 })
+		b := newAgent(t, m, "bob", 2)
+		ready(t, m, b)
+		waitOffer(t, m, b, id2)
+		if load(t, m, a.ID) != 1 {
+			t.Fatal("ann's capacity exceeded")
+		}
+		// Bob declines: it is never offered to Bob again; it goes to Ann once she wraps up.
+		if err := m.Agents.Decline(ctx, b, id2); err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, m.Agents.Decline(ctx, b, id2), "offer_gone")
+		if _, err := m.Agents.Send(ctx, a, id1, "", "Bye!"); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Agents.End(ctx, a, id1); err != nil {
+			t.Fatal(err)
+		}
+		c1.waitEvent("ended", func(ev frame) bool { return ev.str("kind") == "session_ended" })
+		time.Sleep(200 * time.Millisecond)
+		if as, _ := m.Agents.Assignment(ctx, b, id2); as.State == agent.AssignOffered {
+			t.Fatal("declined chat offered to the same agent again")
+		}
+		if err := m.Agents.WrapUp(ctx, a, id1, "", "all good"); err != nil {
+			t.Fatal(err)
+		}
+		waitOffer(t, m, a, id2)
+		in, _ := m.Chat.Interaction(ctx, id1)
+		if in.State != chat.StateWrapped {
+			t.Fatalf("wrapped chat has state %s", in.State)
+		}
+		// Clean up for the next subtests.
+		_, _ = m.Agents.SetState(ctx, a, agent.StateOffline, "")
+		_, _ = m.Agents.SetState(ctx, b, agent.StateOffline, "")
+	})
+
+	t.Run("OK_OfferTimeoutRequeuesAndSetsNotReady", func(t *testing.T) {
+		if err := m.DB.EnsureService(ctx, "timeouts", "Timeouts", chat.Strategy{}); err != nil {
+			t.Fatal(err)
+		}
+		setStrategy(t, m, "timeouts", agent.Strategy{AcceptTimeoutSeconds: 1})
+		u := newAgent(t, m, "slow", 3, "timeouts")
+		ready(t, m, u)
+		_, d := startSession(t, m, map[string]any{"service": "timeouts"})
+		id := d.str("session_id")
+		waitOffer(t, m, u, id)
+		waitFor(t, "offer timeout", func() bool {
+			in, _ := m.Chat.Interaction(ctx, id)
+			usr, _ := m.Agents.User(ctx, u.ID)
+			return in.State == chat.StateQueued && usr.State == agent.StateNotReady && usr.NotReadyReason == agent.ReasonMissedOffer
+		})
+		if _, err := m.Agents.Accept(ctx, u, id); agentd.ErrorCode(err) != "not_your_chat" {
+			t.Fatalf("accepting a timed-out offer: %v", err)
+		}
+	})
+
+	t.Run("OK_CustomerLeavesWhileOffered", func(t *testing.T) {
+		if err := m.DB.EnsureService(ctx, "leavers", "Leavers", chat.Strategy{}); err != nil {
+			t.Fatal(err)
+		}
+		u := newAgent(t, m, "lea", 1, "leavers")
+		ready(t, m, u)
+		c, d := startSession(t, m, map[string]any{"service": "leavers"})
+		id := d.str("session_id")
+		waitOffer(t, m, u, id)
+		mustOK(t, c.do("leave", nil))
+		if _, err := m.Agents.Accept(ctx, u, id); err == nil {
+			t.Fatal("accepted a chat whose customer left")
+		}
+		if load(t, m, u.ID) != 0 {
+			t.Fatal("withdrawn offer still counts against capacity")
+		}
+	})
+
+	t.Run("OK_AutoAnswerAndTransfer", func(t *testing.T) {
+		for _, s := range []string{"auto", "second"} {
+			if err := m.DB.EnsureService(ctx, s, s, chat.Strategy{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		setStrategy(t, m, "auto", agent.Strategy{AutoAnswer: true})
+		u := newAgent(t, m, "otto", 2, "auto")
+		v := newAgent(t, m, "vera", 2, "second")
+		w := newAgent(t, m, "walt", 2, "second")
+		ready(t, m, u)
+		c, d := startSession(t, m, map[string]any{"service": "auto", "user_data": map[string]any{"FirstName": "Tina"}})
+		id := d.str("session_id")
+		c.waitEvent("auto-answered", func(ev frame) bool { return ev.str("party", "name") == "Agent otto" })
+		if _, err := m.Agents.Send(ctx, u, id, "", "Let me transfer you"); err != nil {
+			t.Fatal(err)
+		}
+		// Transfer to a service: queued there, taken by one of its agents, history intact.
+		ready(t, m, v)
+		if err := m.Agents.Transfer(ctx, u, id, agent.TransferTarget{Service: "second"}); err != nil {
+			t.Fatal(err)
+		}
+		c.waitEvent("otto left", func(ev frame) bool { return ev.str("kind") == "party_left" && ev.str("party", "name") == "Agent otto" })
+		waitOffer(t, m, v, id)
+		if _, err := m.Agents.Accept(ctx, v, id); err != nil {
+			t.Fatal(err)
+		}
+		if load(t, m, u.ID) != 0 {
+			t.Fatal("transferring agent still loaded")
+		}
+		// Transfer to a named agent who is not ready fails clearly; once ready it works.
+		wantCode(t, m.Agents.Transfer(ctx, v, id, agent.TransferTarget{UserID: w.ID}), "agent_unavailable")
+		ready(t, m, w)
+		if err := m.Agents.Transfer(ctx, v, id, agent.TransferTarget{UserID: w.ID}); err != nil {
+			t.Fatal(err)
+		}
+		waitOffer(t, m, w, id)
+		if _, err := m.Agents.Accept(ctx, w, id); err != nil {
+			t.Fatal(err)
+		}
+		evs, _ := m.Chat.Transcript(ctx, id, 0, 0)
+		ud, _ := m.Chat.UserData(ctx, id)
+		if evs[len(evs)-1].Party.Name != "Agent walt" || len(ud) == 0 {
+			t.Fatal("transcript or UserData lost in transfer")
+		}
+		wantCode(t, m.Agents.Transfer(ctx, v, id, agent.TransferTarget{Service: "second"}), "not_your_chat")
+	})
+}
+
+// TestConcurrentCapacity routes many chats to few agents from two nodes at once, with several
+// routers per node, and checks that no agent ever holds more chats than its capacity.
+func TestConcurrentCapacity(t *testing.T) {
+	t.Parallel()
+	db := newDB(t)
+	slow := func(c *Config) { c.Agent.RouteInterval = time.Hour } // only the goroutines below route
+	a := startNode(t, db, slow, func(c *Config) { c.NodeID = "cap-a" })
+	b := startNode(t, db, slow, func(c *Config) { c.NodeID = "cap-b" })
+	ctx := context.Background()
+	if err := a.DB.EnsureService(ctx, "busy", "Busy", chat.Strategy{}); err != nil {
+		t.Fatal(err)
+	}
+	const agents, capacity, chats = 6, 2, 40
+	var users []agent.User
+	for i := range agents {
+		u := newAgent(t, a, fmt.Sprintf("cap%d", i), capacity, "busy")
+		ready(t, a, u)
+		users = append(users, u)
+	}
+	var ids []string
+	for i := range chats {
+		node := a
+		if i%2 == 1 {
+			node = b
+		}
+		_, d := startSession(t, node, map[string]any{"service": "busy"})
+		ids = append(ids, d.str("session_id"))
+	}
+
+	stop := make(chan struct{})
+	var maxLoad atomic.Int64
+	var wg sync.WaitGroup
+	wg.Go(func() { // watch the invariant while routing runs
+		for {
+			var m int64
+			_ = a.DB.Pool.QueryRow(ctx, `SELECT coalesce(max(n), 0) FROM (SELECT count(*) n FROM assignments
+				WHERE state IN ('offered','active') GROUP BY user_id) x`).Scan(&m)
+			if m > maxLoad.Load() {
+				maxLoad.Store(m)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	})
+	var routers sync.WaitGroup
+	for i := range 8 {
+		node := []*Main{a, b}[i%2]
+		routers.Go(func() {
+			for range 20 {
+				node.Agents.RouteOnce(ctx)
+			}
+		})
+	}
+	// Agents accept whatever they are offered, concurrently with the routing.
+	for _, u := range users {
+		routers.Go(func() {
+			for range 50 {
+				as, _ := a.Agents.Assignments(ctx, u)
+				for _, x := range as {
+					if x.State == agent.AssignOffered {
+						_, _ = b.Agents.Accept(ctx, u, x.InteractionID)
+					}
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		})
+	}
+	routers.Wait()
+	close(stop)
+	wg.Wait()
+
+	if m := maxLoad.Load(); m > capacity {
+		t.Fatalf("an agent held %d chats with capacity %d", m, capacity)
+	}
+	var assigned, queued int
+	_ = a.DB.Pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE state IN ('offered','active')), count(*) FILTER (WHERE state = 'queued')
+		FROM interactions WHERE id = ANY($1)`, ids).Scan(&assigned, &queued)
+	if assigned != agents*capacity || queued != chats-agents*capacity {
+		t.Fatalf("%d assigned and %d queued, want %d and %d", assigned, queued, agents*capacity, chats-agents*capacity)
+	}
+	for _, u := range users {
+		if n := load(t, a, u.ID); n != capacity {
+			t.Fatalf("%s holds %d chats, want %d", u.Username, n, capacity)
+		}
+	}
+}

@@ -1,0 +1,323 @@
+package postgres
+
+import (
+	"context"
+	"maps"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+
+	"agentd"
+	"agentd/agent"
+	"agentd/chat"
+	"agentd/userdata"
+)
+
+const assignmentColumns = `a.id, a.interaction_id, a.user_id, a.state, coalesce(a.party_id::text, ''), a.offered_at,
+	a.expires_at, a.accepted_at, ` + interactionColumns
+
+func scanAssignment(row pgx.Row) (agent.Assignment, error) {
+	var a agent.Assignment
+	var state, istate, reason string
+	in := &a.Interaction
+	err := row.Scan(&a.ID, &a.InteractionID, &a.UserID, &state, &a.PartyID, &a.OfferedAt, &a.ExpiresAt, &a.AcceptedAt,
+		&in.ID, &in.ServiceID, &in.ServiceName, &istate, &in.CustomerName, &in.Subject, &in.NextIndex,
+		&in.NextSeq, &in.CreatedAt, &in.QueuedAt, &in.EndedAt, &reason)
+	a.State, in.State, in.EndReason = agent.AssignmentState(state), chat.State(istate), chat.EndReason(reason)
+	return a, err
+}
+
+// Assignments returns the agent's offered and active chats (active includes ended chats still
+// waiting for wrap-up), oldest first.
+func (s *AgentStore) Assignments(ctx context.Context, userID int64) ([]agent.Assignment, error) {
+	rows, err := s.db.Pool.Query(ctx, `SELECT `+assignmentColumns+` FROM assignments a
+		JOIN interactions i ON i.id = a.interaction_id JOIN services s ON s.id = i.service_id
+		WHERE a.user_id = $1 AND a.state IN ('offered', 'active') ORDER BY a.offered_at, a.id`, userID)
+	if err != nil {
+		return nil, translate(err)
+	}
+	as, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (agent.Assignment, error) { return scanAssignment(r) })
+	return as, translate(err)
+}
+
+// Assignment returns the agent's open (offered or active) assignment for an interaction.
+func (s *AgentStore) Assignment(ctx context.Context, userID int64, interactionID string) (agent.Assignment, error) {
+	if !validUUID(interactionID) {
+		return agent.Assignment{}, errNotYours()
+	}
+	a, err := scanAssignment(s.db.Pool.QueryRow(ctx, `SELECT `+assignmentColumns+` FROM assignments a
+		JOIN interactions i ON i.id = a.interaction_id JOIN services s ON s.id = i.service_id
+		WHERE a.user_id = $1 AND a.interaction_id = $2 AND a.state IN ('offered', 'active')`, userID, interactionID))
+	if err == pgx.ErrNoRows {
+		return agent.Assignment{}, errNotYours()
+	}
+	return a, translate(err)
+}
+
+func errNotYours() error {
+	return agentd.Errorf(agentd.EFORBIDDEN, "not_your_chat", "This chat is not assigned to you.")
+}
+
+// QueueCounts returns the number of waiting chats per service the agent belongs to.
+func (s *AgentStore) QueueCounts(ctx context.Context, userID int64) (map[string]int, error) {
+	rows, err := s.db.Pool.Query(ctx, `SELECT s.name, count(i.id) FROM user_services us
+		JOIN services s ON s.id = us.service_id
+		LEFT JOIN interactions i ON i.service_id = s.id AND i.state = 'queued'
+		WHERE us.user_id = $1 GROUP BY s.name`, userID)
+	if err != nil {
+		return nil, translate(err)
+	}
+	out := map[string]int{}
+	for rows.Next() {
+		var name string
+		var n int
+		if err := rows.Scan(&name, &n); err != nil {
+			return nil, translate(err)
+		}
+		out[name] = n
+	}
+	return out, translate(rows.Err())
+}
+
+// ServiceStrategy returns a service's strategy by id.
+func (s *AgentStore) ServiceStrategy(ctx context.Context, serviceID int64) (agent.Strategy, error) {
+	st, err := loadStrategy(ctx, s.db.Pool, serviceID)
+	return st, translate(err)
+}
+
+// Transfer hands the chat over: the agent's party leaves, its assignment ends as transferred, and
+// the chat is queued on the target service or offered to the target agent. The transcript and
+// UserData stay with the interaction, so whoever takes it next sees everything.
+func (s *AgentStore) Transfer(ctx context.Context, req agent.TransferRequest) ([]chat.Event, error) {
+	var events []chat.Event
+	err := s.tx(ctx, func(tx pgx.Tx, note func(wireNote) error) error {
+		in, err := lockInteraction(ctx, tx, req.InteractionID)
+		if err != nil {
+			return err
+		}
+		if in.State != chat.StateActive {
+			return agentd.Errorf(agentd.ECONFLICT, "invalid_state", "Only an active chat can be transferred.")
+		}
+		var assignmentID int64
+		var partyID string
+		err = tx.QueryRow(ctx, `SELECT id, party_id FROM assignments WHERE interaction_id = $1 AND user_id = $2 AND state = 'active'
+			FOR UPDATE`, req.InteractionID, req.UserID).Scan(&assignmentID, &partyID)
+		if err == pgx.ErrNoRows {
+			return errNotYours()
+		}
+		if err != nil {
+			return err
+		}
+		serviceID := in.ServiceID
+		if req.Target.Service != "" {
+			if err := tx.QueryRow(ctx, `SELECT id FROM services WHERE name = $1 AND enabled`, req.Target.Service).Scan(&serviceID); err != nil {
+				if err == pgx.ErrNoRows {
+					return agentd.Errorf(agentd.ENOTFOUND, "service_not_found", "There is no service named %q.", req.Target.Service)
+				}
+				return err
+			}
+		}
+		var target int64
+		if req.Target.UserID != 0 {
+			if req.Target.UserID == req.UserID {
+				return agentd.Errorf(agentd.EINVALID, "invalid_argument", "Choose another agent.")
+			}
+			var ok bool
+			if target, ok, err = pickAgent(ctx, tx, serviceID, req.InteractionID, req.Target.UserID); err != nil {
+				return err
+			}
+			if !ok {
+				return agentd.Errorf(agentd.ECONFLICT, "agent_unavailable", "That agent is not ready or has no free capacity.")
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE assignments SET state = 'transferred', finished_at = now() WHERE id = $1`, assignmentID); err != nil {
+			return err
+		}
+		party, err := lockedParty(ctx, tx, req.InteractionID, partyID)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE parties SET left_at = clock_timestamp() WHERE id = $1`, partyID); err != nil {
+			return err
+		}
+		ev, err := appendEvent(ctx, tx, req.InteractionID, chat.EventPartyLeft, &party, "", "", "")
+		if err != nil {
+			return err
+		}
+		events = append(events, ev)
+		state := "queued"
+		if target != 0 {
+			state = "offered"
+			st, err := loadStrategy(ctx, tx, serviceID)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO assignments (interaction_id, user_id, state, expires_at)
+				VALUES ($1, $2, 'offered', now() + $3::interval)`, req.InteractionID, target, st.AcceptTimeout()); err != nil {
+				return err
+			}
+			if err := note(agentNote(target)); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE interactions SET state = $2, service_id = $3, queued_at = now() WHERE id = $1`,
+			req.InteractionID, state, serviceID); err != nil {
+			return err
+		}
+		for _, n := range []wireNote{
+			{Kind: "e", Interaction: req.InteractionID, N: int64(ev.Index)},
+			{Kind: "q", Service: serviceID}, {Kind: "q", Service: in.ServiceID}, agentNote(req.UserID),
+		} {
+			if err := note(n); err != nil {
+				return err
+			}
+		}
+		return audit(ctx, tx, req.UserID, "chat.transfer", req.InteractionID, map[string]any{"service": req.Target.Service, "user_id": req.Target.UserID})
+	})
+	return events, err
+}
+
+// WrapUp records the disposition and notes, writes Disposition to UserData, and frees the
+// agent's capacity. The chat must have ended.
+func (s *AgentStore) WrapUp(ctx context.Context, req agent.WrapUpRequest) error {
+	return s.tx(ctx, func(tx pgx.Tx, note func(wireNote) error) error {
+		in, err := lockInteraction(ctx, tx, req.InteractionID)
+		if err != nil {
+			return err
+		}
+		var assignmentID int64
+		err = tx.QueryRow(ctx, `SELECT id FROM assignments WHERE interaction_id = $1 AND user_id = $2 AND state = 'active' FOR UPDATE`,
+			req.InteractionID, req.UserID).Scan(&assignmentID)
+		if err == pgx.ErrNoRows {
+			return errNotYours()
+		}
+		if err != nil {
+			return err
+		}
+		if !in.State.Over() {
+			return agentd.Errorf(agentd.ECONFLICT, "invalid_state", "End the chat before wrapping it up.")
+		}
+		st, err := loadStrategy(ctx, tx, in.ServiceID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case req.Disposition == "" && st.DispositionRequired:
+			return agentd.Errorf(agentd.EINVALID, "disposition_required", "Choose a disposition.")
+		case req.Disposition != "" && !st.HasDisposition(req.Disposition):
+			return agentd.Errorf(agentd.EINVALID, "invalid_disposition", "%q is not a disposition of this service.", req.Disposition)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE assignments SET state = 'done', finished_at = now() WHERE id = $1`, assignmentID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE interactions SET disposition = $2, wrap_notes = $3, wrapped_at = now(),
+			state = CASE WHEN state = 'ended' THEN 'wrapped' ELSE state END WHERE id = $1`,
+			req.InteractionID, req.Disposition, req.Notes); err != nil {
+			return err
+		}
+		if req.Disposition != "" {
+			entries, err := loadUserData(ctx, tx, req.InteractionID)
+			if err != nil {
+				return err
+			}
+			existing := map[string]userdata.Entry{}
+			for _, e := range entries {
+				existing[e.Key] = e
+			}
+			writes, err := userdata.Plan(userdata.OwnerAgent, existing, []userdata.Change{{Key: userdata.KeyDisposition, Value: req.Disposition}}, req.Limits)
+			if err != nil {
+				return err
+			}
+			seq, err := applyUserData(ctx, tx, req.InteractionID, writes, req.AgentName)
+			if err != nil {
+				return err
+			}
+			if err := note(wireNote{Kind: "s", Interaction: req.InteractionID, N: seq}); err != nil {
+				return err
+			}
+		}
+		if err := note(agentNote(req.UserID)); err != nil {
+			return err
+		}
+		return audit(ctx, tx, req.UserID, "chat.wrap_up", req.InteractionID, map[string]any{"disposition": req.Disposition})
+	})
+}
+
+// SurveyByToken finds the interaction of a survey token hash.
+func (s *AgentStore) SurveyByToken(ctx context.Context, hash []byte) (agent.SurveyTarget, error) {
+	var t agent.SurveyTarget
+	err := s.db.Pool.QueryRow(ctx, `SELECT i.id, i.service_id, EXISTS (SELECT 1 FROM survey_responses r WHERE r.interaction_id = i.id)
+		FROM interactions i WHERE i.survey_token_hash = $1`, hash).Scan(&t.InteractionID, &t.ServiceID, &t.Answered)
+	if err == pgx.ErrNoRows {
+		return agent.SurveyTarget{}, agentd.Errorf(agentd.ENOTFOUND, "survey_not_found", "This survey link is not valid.")
+	}
+	return t, translate(err)
+}
+
+// SetSurveyToken stores a survey token hash on an interaction (once).
+func (s *AgentStore) SetSurveyToken(ctx context.Context, interactionID string, hash []byte) error {
+	_, err := s.db.Pool.Exec(ctx, `UPDATE interactions SET survey_token_hash = $2 WHERE id = $1 AND survey_token_hash IS NULL`, interactionID, hash)
+	return translate(err)
+}
+
+// SubmitSurvey stores the answers of a survey once and writes them to UserData.
+func (s *AgentStore) SubmitSurvey(ctx context.Context, hash []byte, answers map[string]string, lim userdata.Limits) (string, error) {
+	var interactionID string
+	err := s.tx(ctx, func(tx pgx.Tx, note func(wireNote) error) error {
+		err := tx.QueryRow(ctx, `SELECT id FROM interactions WHERE survey_token_hash = $1 FOR UPDATE`, hash).Scan(&interactionID)
+		if err == pgx.ErrNoRows {
+			return agentd.Errorf(agentd.ENOTFOUND, "survey_not_found", "This survey link is not valid.")
+		}
+		if err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO survey_responses (interaction_id, answers) VALUES ($1, $2) ON CONFLICT DO NOTHING`, interactionID, answers)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return agentd.Errorf(agentd.ECONFLICT, "survey_answered", "This survey has already been answered. Thank you!")
+		}
+		changes := make([]userdata.Change, 0, len(answers))
+		for _, k := range slices.Sorted(maps.Keys(answers)) {
+			changes = append(changes, userdata.Change{Key: "Survey." + k, Value: answers[k]})
+		}
+		entries, err := loadUserData(ctx, tx, interactionID)
+		if err != nil {
+			return err
+		}
+		existing := map[string]userdata.Entry{}
+		for _, e := range entries {
+			existing[e.Key] = e
+		}
+		writes, err := userdata.Plan(userdata.OwnerSystem, existing, changes, lim)
+		if err != nil {
+			return err
+		}
+		seq, err := applyUserData(ctx, tx, interactionID, writes, "survey")
+		if err != nil {
+			return err
+		}
+		if seq > 0 {
+			return note(wireNote{Kind: "s", Interaction: interactionID, N: seq})
+		}
+		return nil
+	})
+	return interactionID, err
+}
+
+// SurveyAnswers returns the stored survey answers of an interaction, if any.
+func (s *AgentStore) SurveyAnswers(ctx context.Context, interactionID string) (map[string]string, bool, error) {
+	if !validUUID(interactionID) {
+		return nil, false, nil
+	}
+	var answers map[string]string
+	err := s.db.Pool.QueryRow(ctx, `SELECT answers FROM survey_responses WHERE interaction_id = $1`, interactionID).Scan(&answers)
+	if err == pgx.ErrNoRows {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, translate(err)
+	}
+	return answers, true, nil
+}

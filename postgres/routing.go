@@ -1,0 +1,400 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"agentd"
+	"agentd/agent"
+	"agentd/chat"
+	"agentd/userdata"
+)
+
+// SetLocal sets the broadcaster that gets this node's own notifications after the agent store
+// commits (the chat service broadcasts its own; the listener skips this node's NOTIFYs).
+func (s *AgentStore) SetLocal(b chat.Broadcaster) { s.local = b }
+
+// tx runs fn in a transaction; notifications queued with note are NOTIFY-ed in the transaction
+// and delivered locally after the commit.
+func (s *AgentStore) tx(ctx context.Context, fn func(tx pgx.Tx, note func(wireNote) error) error) error {
+	var notes []wireNote
+	err := s.db.inTx(ctx, func(tx pgx.Tx) error {
+		notes = notes[:0]
+		return fn(tx, func(n wireNote) error {
+			notes = append(notes, n)
+			return s.chats.notify(ctx, tx, n)
+		})
+	})
+	if err == nil && s.local != nil {
+		for _, n := range notes {
+			if note, ok := n.notification(); ok {
+				s.local.Broadcast(note)
+			}
+		}
+	}
+	return err
+}
+
+func agentNote(userID int64) wireNote { return wireNote{Kind: "a", User: userID} }
+
+// SetState changes an agent's presence.
+func (s *AgentStore) SetState(ctx context.Context, userID int64, state agent.State, reason string) (agent.User, error) {
+	var u agent.User
+	err := s.tx(ctx, func(tx pgx.Tx, note func(wireNote) error) error {
+		tag, err := tx.Exec(ctx, `UPDATE users SET state = $2, not_ready_reason = $3,
+			state_since = CASE WHEN state = $2 AND not_ready_reason = $3 THEN state_since ELSE now() END,
+			last_seen_at = now() WHERE id = $1`, userID, state, reason)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return errUserNotFound()
+		}
+		if state == agent.StateOffline {
+			if err := withdrawOffers(ctx, tx, note, `a.user_id = $1`, userID); err != nil {
+				return err
+			}
+		}
+		if u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = $1`, userID)); err != nil {
+			return err
+		}
+		return note(agentNote(userID))
+	})
+	return u, err
+}
+
+// withdrawOffers puts the offered (not yet accepted) interactions matching where back in queue.
+func withdrawOffers(ctx context.Context, tx pgx.Tx, note func(wireNote) error, where string, args ...any) error {
+	rows, err := tx.Query(ctx, `UPDATE assignments a SET state = 'withdrawn', finished_at = now()
+		WHERE a.state = 'offered' AND `+where+` RETURNING a.interaction_id, a.user_id`, args...)
+	if err != nil {
+		return err
+	}
+	type pair struct {
+		id   string
+		user int64
+	}
+	pairs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pair, error) {
+		var p pair
+		return p, r.Scan(&p.id, &p.user)
+	})
+	if err != nil {
+		return err
+	}
+	for _, p := range pairs {
+		if err := requeue(ctx, tx, note, p.id); err != nil {
+			return err
+		}
+		if err := note(agentNote(p.user)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// requeue puts an offered interaction back in its queue, keeping its place (queued_at).
+func requeue(ctx context.Context, tx pgx.Tx, note func(wireNote) error, interactionID string) error {
+	var serviceID int64
+	err := tx.QueryRow(ctx, `UPDATE interactions SET state = 'queued' WHERE id = $1 AND state = 'offered' RETURNING service_id`,
+		interactionID).Scan(&serviceID)
+	if err == pgx.ErrNoRows {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return note(wireNote{Kind: "q", Service: serviceID})
+}
+
+// Heartbeat records that one of the agent's consoles is connected.
+func (s *AgentStore) Heartbeat(ctx context.Context, userID int64) error {
+	_, err := s.db.Pool.Exec(ctx, `UPDATE users SET last_seen_at = now() WHERE id = $1`, userID)
+	return translate(err)
+}
+
+// SweepAbsent sets agents whose consoles have all been gone for longer than grace offline, and
+// re-queues the chats offered to them. Their active chats stay theirs (docs/console.md).
+func (s *AgentStore) SweepAbsent(ctx context.Context, grace time.Duration) ([]int64, error) {
+	var ids []int64
+	err := s.tx(ctx, func(tx pgx.Tx, note func(wireNote) error) error {
+		rows, err := tx.Query(ctx, `UPDATE users SET state = 'offline', not_ready_reason = '', state_since = now()
+			WHERE state <> 'offline' AND (last_seen_at IS NULL OR last_seen_at < now() - $1::interval) RETURNING id`, grace)
+		if err != nil {
+			return err
+		}
+		if ids, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := withdrawOffers(ctx, tx, note, `a.user_id = $1`, id); err != nil {
+				return err
+			}
+			if err := note(agentNote(id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return ids, err
+}
+
+func loadStrategy(ctx context.Context, q querier, serviceID int64) (agent.Strategy, error) {
+	var raw []byte
+	if err := q.QueryRow(ctx, `SELECT strategy FROM services WHERE id = $1`, serviceID).Scan(&raw); err != nil {
+		return agent.Strategy{}, err
+	}
+	var st agent.Strategy
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return agent.Strategy{}, fmt.Errorf("service %d strategy: %w", serviceID, err)
+	}
+	return st, nil
+}
+
+// AssignNext offers the oldest queued interaction that has an agent available to the agent of
+// its service that has been idle longest and has free capacity. It reports false when there is
+// nothing to assign.
+//
+// Capacity can never be exceeded, even with several nodes routing at once: the candidate agent's
+// row is locked (FOR UPDATE SKIP LOCKED, so routers do not wait on each other), and the agent's
+// load is counted by a separate statement after the lock is held. Every transaction that adds to
+// an agent's load takes the same lock first, so that count sees every committed offer.
+func (s *AgentStore) AssignNext(ctx context.Context) (agent.Offer, bool, error) {
+	var offer agent.Offer
+	var found bool
+	err := s.tx(ctx, func(tx pgx.Tx, note func(wireNote) error) error {
+		rows, err := tx.Query(ctx, `SELECT i.id, i.service_id FROM interactions i WHERE i.state = 'queued'
+			ORDER BY i.queued_at, i.id LIMIT 50 FOR UPDATE OF i SKIP LOCKED`)
+		if err != nil {
+			return err
+		}
+		type queued struct {
+			id        string
+			serviceID int64
+		}
+		candidates, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (queued, error) {
+			var q queued
+			return q, r.Scan(&q.id, &q.serviceID)
+		})
+		if err != nil {
+			return err
+		}
+		for _, q := range candidates {
+			userID, ok, err := pickAgent(ctx, tx, q.serviceID, q.id, 0)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			st, err := loadStrategy(ctx, tx, q.serviceID)
+			if err != nil {
+				return err
+			}
+			offer = agent.Offer{InteractionID: q.id, ServiceID: q.serviceID, UserID: userID, ExpiresAt: time.Now().Add(st.AcceptTimeout())}
+			if err := tx.QueryRow(ctx, `INSERT INTO assignments (interaction_id, user_id, state, expires_at)
+				VALUES ($1, $2, 'offered', $3) RETURNING id`, q.id, userID, offer.ExpiresAt).Scan(&offer.AssignmentID); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `UPDATE interactions SET state = 'offered' WHERE id = $1`, q.id); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `UPDATE users SET last_offer_at = now() WHERE id = $1`, userID); err != nil {
+				return err
+			}
+			offer.AutoAnswered = st.AutoAnswer
+			found = true
+			if err := note(wireNote{Kind: "q", Service: q.serviceID}); err != nil {
+				return err
+			}
+			return note(agentNote(userID))
+		}
+		return nil
+	})
+	return offer, found, err
+}
+
+// pickAgent locks and returns the longest-idle ready agent of the service with free capacity
+// that has not already declined or missed this interaction. onlyUser restricts it to one agent.
+func pickAgent(ctx context.Context, tx pgx.Tx, serviceID int64, interactionID string, onlyUser int64) (int64, bool, error) {
+	rows, err := tx.Query(ctx, `SELECT u.id, u.capacity FROM users u
+		JOIN user_services us ON us.user_id = u.id AND us.service_id = $1
+		WHERE u.state = 'ready' AND NOT u.disabled AND u.capacity > 0 AND ($3 = 0 OR u.id = $3)
+			AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.interaction_id = $2 AND a.user_id = u.id
+				AND a.state IN ('declined', 'timed_out'))
+		ORDER BY greatest(u.state_since, coalesce(u.last_offer_at, u.state_since)), u.id
+		LIMIT 10 FOR UPDATE OF u SKIP LOCKED`, serviceID, interactionID, onlyUser)
+	if err != nil {
+		return 0, false, err
+	}
+	type cand struct {
+		id       int64
+		capacity int
+	}
+	cands, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (cand, error) {
+		var c cand
+		return c, r.Scan(&c.id, &c.capacity)
+	})
+	if err != nil {
+		return 0, false, err
+	}
+	for _, c := range cands {
+		// A statement of its own, run with the row lock held: it sees every committed offer.
+		var load int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM assignments WHERE user_id = $1 AND state IN ('offered', 'active')`,
+			c.id).Scan(&load); err != nil {
+			return 0, false, err
+		}
+		if load < c.capacity {
+			return c.id, true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+// ExpireOffers times out offers past their deadline: the interaction goes back to its place in
+// the queue and the agent who missed it is set not ready.
+func (s *AgentStore) ExpireOffers(ctx context.Context) (int, error) {
+	n := 0
+	err := s.tx(ctx, func(tx pgx.Tx, note func(wireNote) error) error {
+		rows, err := tx.Query(ctx, `UPDATE assignments a SET state = 'timed_out', finished_at = now()
+			WHERE a.id IN (SELECT id FROM assignments WHERE state = 'offered' AND expires_at < now()
+				FOR UPDATE SKIP LOCKED)
+			RETURNING a.interaction_id, a.user_id`)
+		if err != nil {
+			return err
+		}
+		type pair struct {
+			id   string
+			user int64
+		}
+		pairs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pair, error) {
+			var p pair
+			return p, r.Scan(&p.id, &p.user)
+		})
+		if err != nil {
+			return err
+		}
+		for _, p := range pairs {
+			if err := requeue(ctx, tx, note, p.id); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `UPDATE users SET state = 'not_ready', not_ready_reason = $2, state_since = now()
+				WHERE id = $1 AND state = 'ready'`, p.user, agent.ReasonMissedOffer); err != nil {
+				return err
+			}
+			if err := note(agentNote(p.user)); err != nil {
+				return err
+			}
+		}
+		n = len(pairs)
+		return nil
+	})
+	return n, err
+}
+
+func errOfferGone() error {
+	return agentd.Errorf(agentd.ECONFLICT, "offer_gone", "This chat is no longer offered to you.")
+}
+
+// Accept turns the agent's offer into an active chat: the agent joins as a party, the interaction
+// becomes active and the strategy's UserData is attached, all in one transaction.
+func (s *AgentStore) Accept(ctx context.Context, req agent.AcceptRequest) (chat.Party, []chat.Event, error) {
+	var party chat.Party
+	var events []chat.Event
+	err := s.tx(ctx, func(tx pgx.Tx, note func(wireNote) error) error {
+		in, err := lockInteraction(ctx, tx, req.InteractionID)
+		if err != nil {
+			return err
+		}
+		var assignmentID int64
+		err = tx.QueryRow(ctx, `SELECT id FROM assignments WHERE interaction_id = $1 AND user_id = $2 AND state = 'offered'
+			FOR UPDATE`, req.InteractionID, req.UserID).Scan(&assignmentID)
+		if err == pgx.ErrNoRows || in.State.Over() {
+			return errOfferGone()
+		}
+		if err != nil {
+			return err
+		}
+		party, err = insertParty(ctx, tx, req.InteractionID, chat.PartyAgent, req.AgentName, fmt.Sprint(req.UserID))
+		if err != nil {
+			return err
+		}
+		ev, err := appendEvent(ctx, tx, req.InteractionID, chat.EventPartyJoined, &party, "", "", "")
+		if err != nil {
+			return err
+		}
+		events = append(events, ev)
+		if _, err := tx.Exec(ctx, `UPDATE assignments SET state = 'active', accepted_at = now(), party_id = $2 WHERE id = $1`,
+			assignmentID, party.ID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE interactions SET state = 'active' WHERE id = $1`, req.InteractionID); err != nil {
+			return err
+		}
+		if req.SurveyTokenHash != nil {
+			if _, err := tx.Exec(ctx, `UPDATE interactions SET survey_token_hash = $2 WHERE id = $1 AND survey_token_hash IS NULL`,
+				req.InteractionID, req.SurveyTokenHash); err != nil {
+				return err
+			}
+		}
+		if len(req.RoutedUserData) > 0 {
+			if err := writeStrategyUserData(ctx, tx, note, req.InteractionID, req.RoutedUserData, req.Limits); err != nil {
+				return err
+			}
+		}
+		if err := note(wireNote{Kind: "e", Interaction: req.InteractionID, N: int64(ev.Index)}); err != nil {
+			return err
+		}
+		if err := note(wireNote{Kind: "q", Service: in.ServiceID}); err != nil {
+			return err
+		}
+		return note(agentNote(req.UserID))
+	})
+	return party, events, err
+}
+
+func writeStrategyUserData(ctx context.Context, tx pgx.Tx, note func(wireNote) error, interactionID string, changes []userdata.Change, lim userdata.Limits) error {
+	entries, err := loadUserData(ctx, tx, interactionID)
+	if err != nil {
+		return err
+	}
+	existing := make(map[string]userdata.Entry, len(entries))
+	for _, e := range entries {
+		existing[e.Key] = e
+	}
+	writes, err := userdata.Plan(userdata.OwnerStrategy, existing, changes, lim)
+	if err != nil {
+		return err
+	}
+	seq, err := applyUserData(ctx, tx, interactionID, writes, "strategy")
+	if err != nil || seq == 0 {
+		return err
+	}
+	return note(wireNote{Kind: "s", Interaction: interactionID, N: seq})
+}
+
+// Decline refuses an offer: the interaction goes back to its place in the queue and will not be
+// offered to this agent again.
+func (s *AgentStore) Decline(ctx context.Context, userID int64, interactionID string) error {
+	return s.tx(ctx, func(tx pgx.Tx, note func(wireNote) error) error {
+		if _, err := lockInteraction(ctx, tx, interactionID); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `UPDATE assignments SET state = 'declined', finished_at = now()
+			WHERE interaction_id = $1 AND user_id = $2 AND state = 'offered'`, interactionID, userID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return errOfferGone()
+		}
+		if err := requeue(ctx, tx, note, interactionID); err != nil {
+			return err
+		}
+		return note(agentNote(userID))
+	})
+}

@@ -1,0 +1,200 @@
+package postgres
+
+import (
+	"context"
+	"crypto/sha256"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"agentd"
+	"agentd/agent"
+	"agentd/chat"
+)
+
+// AgentStore implements agent.Store: users, web sessions, presence and routing.
+type AgentStore struct {
+	db    *DB
+	chats *ChatStore
+	local chat.Broadcaster
+}
+
+// NewAgentStore returns the agent store. It shares the chat store's node id for notifications.
+func NewAgentStore(db *DB, chats *ChatStore) *AgentStore {
+	return &AgentStore{db: db, chats: chats}
+}
+
+const userColumns = `u.id, u.username, u.display_name, u.role, u.capacity, u.disabled, u.state, u.not_ready_reason,
+	u.state_since, u.created_at,
+	coalesce((SELECT array_agg(s.name ORDER BY s.name) FROM user_services us JOIN services s ON s.id = us.service_id
+		WHERE us.user_id = u.id), '{}')`
+
+func scanUser(row pgx.Row) (agent.User, error) {
+	var u agent.User
+	var role, state string
+	err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &role, &u.Capacity, &u.Disabled, &state, &u.NotReadyReason,
+		&u.StateSince, &u.CreatedAt, &u.Services)
+	u.Role, u.State = agent.Role(role), agent.State(state)
+	return u, err
+}
+
+func errUserNotFound() error {
+	return agentd.Errorf(agentd.ENOTFOUND, "user_not_found", "No such user.")
+}
+
+// CreateUser inserts a user with its service memberships.
+func (s *AgentStore) CreateUser(ctx context.Context, nu agent.NewUser, passwordHash string) (agent.User, error) {
+	var u agent.User
+	err := s.db.inTx(ctx, func(tx pgx.Tx) error {
+		var id int64
+		err := tx.QueryRow(ctx, `INSERT INTO users (username, display_name, password_hash, role, capacity)
+			VALUES ($1, $2, $3, $4, $5) RETURNING id`, nu.Username, nu.DisplayName, passwordHash, nu.Role, nu.Capacity).Scan(&id)
+		if err != nil {
+			if agentd.ErrorClass(translate(err)) == agentd.ECONFLICT {
+				return agentd.Errorf(agentd.ECONFLICT, "username_taken", "A user named %q exists already.", nu.Username)
+			}
+			return err
+		}
+		if err := setUserServices(ctx, tx, id, nu.Services); err != nil {
+			return err
+		}
+		u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = $1`, id))
+		return err
+	})
+	return u, err
+}
+
+func setUserServices(ctx context.Context, tx pgx.Tx, userID int64, services []string) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM user_services WHERE user_id = $1`, userID); err != nil {
+		return err
+	}
+	for _, name := range services {
+		tag, err := tx.Exec(ctx, `INSERT INTO user_services (user_id, service_id) SELECT $1, id FROM services WHERE name = $2`, userID, name)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return agentd.Errorf(agentd.EINVALID, "service_not_found", "There is no service named %q.", name)
+		}
+	}
+	return nil
+}
+
+// SetUserServices replaces a user's service memberships.
+func (s *AgentStore) SetUserServices(ctx context.Context, userID int64, services []string) error {
+	return s.db.inTx(ctx, func(tx pgx.Tx) error { return setUserServices(ctx, tx, userID, services) })
+}
+
+// Users lists every user.
+func (s *AgentStore) Users(ctx context.Context) ([]agent.User, error) {
+	rows, err := s.db.Pool.Query(ctx, `SELECT `+userColumns+` FROM users u ORDER BY lower(u.username)`)
+	if err != nil {
+		return nil, translate(err)
+	}
+	us, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (agent.User, error) { return scanUser(r) })
+	return us, translate(err)
+}
+
+// User returns a user by id.
+func (s *AgentStore) User(ctx context.Context, id int64) (agent.User, error) {
+	u, err := scanUser(s.db.Pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = $1`, id))
+	if err == pgx.ErrNoRows {
+		return agent.User{}, errUserNotFound()
+	}
+	return u, translate(err)
+}
+
+// UserForLogin returns a user and its password hash by username (case-insensitive).
+func (s *AgentStore) UserForLogin(ctx context.Context, username string) (agent.User, string, error) {
+	var hash string
+	var u agent.User
+	row := s.db.Pool.QueryRow(ctx, `SELECT `+userColumns+`, u.password_hash FROM users u WHERE lower(u.username) = lower($1)`, username)
+	var role, state string
+	err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &role, &u.Capacity, &u.Disabled, &state, &u.NotReadyReason,
+		&u.StateSince, &u.CreatedAt, &u.Services, &hash)
+	u.Role, u.State = agent.Role(role), agent.State(state)
+	if err == pgx.ErrNoRows {
+		return agent.User{}, "", errUserNotFound()
+	}
+	return u, hash, translate(err)
+}
+
+// UpdateUser changes a user's profile; an empty passwordHash keeps the password.
+func (s *AgentStore) UpdateUser(ctx context.Context, u agent.User, passwordHash string) error {
+	return s.db.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE users SET display_name = $2, role = $3, capacity = $4, disabled = $5,
+			password_hash = CASE WHEN $6 = '' THEN password_hash ELSE $6 END WHERE id = $1`,
+			u.ID, u.DisplayName, u.Role, u.Capacity, u.Disabled, passwordHash)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return errUserNotFound()
+		}
+		if u.Disabled {
+			if _, err := tx.Exec(ctx, `DELETE FROM web_sessions WHERE user_id = $1`, u.ID); err != nil {
+				return err
+			}
+		}
+		return setUserServices(ctx, tx, u.ID, u.Services)
+	})
+}
+
+func tokenHash(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+// CreateWebSession stores a new browser session for a user.
+func (s *AgentStore) CreateWebSession(ctx context.Context, token string, userID int64, csrf string, expires time.Time) error {
+	_, err := s.db.Pool.Exec(ctx, `INSERT INTO web_sessions (token_hash, user_id, csrf_token, expires_at) VALUES ($1, $2, $3, $4)`,
+		tokenHash(token), userID, csrf, expires)
+	return translate(err)
+}
+
+// WebSession returns the user and CSRF token of a live browser session, and slides its expiry.
+func (s *AgentStore) WebSession(ctx context.Context, token string, idle time.Duration) (agent.User, string, error) {
+	var userID int64
+	var csrf string
+	err := s.db.Pool.QueryRow(ctx, `UPDATE web_sessions SET last_seen_at = now(), expires_at = greatest(expires_at, now() + $2::interval)
+		WHERE token_hash = $1 AND expires_at > now() RETURNING user_id, csrf_token`, tokenHash(token), idle).Scan(&userID, &csrf)
+	if err == pgx.ErrNoRows {
+		return agent.User{}, "", agentd.Errorf(agentd.EUNAUTHORIZED, "unauthorized", "Please sign in.")
+	}
+	if err != nil {
+		return agent.User{}, "", translate(err)
+	}
+	u, err := s.User(ctx, userID)
+	if err != nil {
+		return agent.User{}, "", err
+	}
+	if u.Disabled {
+		return agent.User{}, "", agentd.Errorf(agentd.EUNAUTHORIZED, "unauthorized", "Please sign in.")
+	}
+	return u, csrf, nil
+}
+
+// DeleteWebSession ends a browser session.
+func (s *AgentStore) DeleteWebSession(ctx context.Context, token string) error {
+	_, err := s.db.Pool.Exec(ctx, `DELETE FROM web_sessions WHERE token_hash = $1 OR expires_at < now()`, tokenHash(token))
+	return translate(err)
+}
+
+// Audit records an action of a user.
+func (s *AgentStore) Audit(ctx context.Context, userID int64, action, target string, details any) error {
+	return s.db.inTx(ctx, func(tx pgx.Tx) error { return audit(ctx, tx, userID, action, target, details) })
+}
+
+func audit(ctx context.Context, tx pgx.Tx, userID int64, action, target string, details any) error {
+	if details == nil {
+		details = map[string]any{}
+	}
+	var uid *int64
+	if userID != 0 {
+		uid = &userID
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO audit_log (user_id, action, target, details) VALUES ($1, $2, $3, $4)`, uid, action, target, details)
+	return err
+}
+
+var _ agent.Store = (*AgentStore)(nil)
