@@ -45,6 +45,13 @@ type Store interface {
 	SubmitSurvey(ctx context.Context, hash []byte, answers map[string]string, lim userdata.Limits) (string, error)
 	SurveyAnswers(ctx context.Context, interactionID string) (map[string]string, bool, error)
 	Audit(ctx context.Context, userID int64, action, target string, details any) error
+	CreateWebSession(ctx context.Context, token string, userID int64, csrf string, expires time.Time) error
+	WebSession(ctx context.Context, token string, idle time.Duration) (User, string, error)
+	DeleteWebSession(ctx context.Context, token string) error
+	CannedResponses(ctx context.Context, serviceID int64, query string, limit int) ([]CannedResponse, error)
+	SaveCannedResponse(ctx context.Context, userID int64, c CannedResponse) (int64, error)
+	DeleteCannedResponse(ctx context.Context, userID, id int64) error
+	Services(ctx context.Context) ([]ServiceInfo, error)
 }
 
 // Config configures the agent side (docs/configuration.md).
@@ -164,6 +171,37 @@ func (s *Service) Login(ctx context.Context, username, password string) (User, e
 		return User{}, agentd.Errorf(agentd.EUNAUTHORIZED, "bad_credentials", "Wrong username or password.")
 	}
 	return u, nil
+}
+
+// SessionIdle is how long a browser session lives without being used.
+const SessionIdle = 12 * time.Hour
+
+// StartWebSession opens a browser session for a signed-in user and returns its cookie value and
+// CSRF token. Only a hash of the cookie value is stored.
+func (s *Service) StartWebSession(ctx context.Context, u User) (token, csrf string, err error) {
+	token, csrf = newToken(), newToken()
+	if err := s.store.CreateWebSession(ctx, token, u.ID, csrf, time.Now().Add(SessionIdle)); err != nil {
+		return "", "", err
+	}
+	return token, csrf, s.store.Audit(ctx, u.ID, "session.login", u.Username, nil)
+}
+
+// WebSession returns the user and CSRF token of a browser session.
+func (s *Service) WebSession(ctx context.Context, token string) (User, string, error) {
+	if token == "" {
+		return User{}, "", agentd.Errorf(agentd.EUNAUTHORIZED, "unauthorized", "Please sign in.")
+	}
+	return s.store.WebSession(ctx, token, SessionIdle)
+}
+
+// EndWebSession signs a browser session out.
+func (s *Service) EndWebSession(ctx context.Context, token string) error {
+	return s.store.DeleteWebSession(ctx, token)
+}
+
+// Audit records an action of a user.
+func (s *Service) Audit(ctx context.Context, u User, action, target string, details any) error {
+	return s.store.Audit(ctx, u.ID, action, target, details)
 }
 
 // CreateUser creates a user.
@@ -570,3 +608,11 @@ func (s *Service) SubmitSurvey(ctx context.Context, token string, answers map[st
 func (s *Service) SurveyAnswers(ctx context.Context, interactionID string) (map[string]string, bool, error) {
 	return s.store.SurveyAnswers(ctx, interactionID)
 }
+
+// CannedResponses searches the canned responses usable in a service (0: all).
+func (s *Service) CannedResponses(ctx context.Context, serviceID int64, query string) ([]CannedResponse, error) {
+	return s.store.CannedResponses(ctx, serviceID, strings.TrimSpace(query), 50)
+}
+
+// Services lists the services.
+func (s *Service) Services(ctx context.Context) ([]ServiceInfo, error) { return s.store.Services(ctx) }

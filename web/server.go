@@ -22,6 +22,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"agentd"
+	"agentd/agent"
 	"agentd/chat"
 	"agentd/static"
 	"agentd/web/templates"
@@ -83,6 +84,8 @@ func strconvQuote(s string) string { return "\"" + strings.ReplaceAll(s, "\"", "
 type Server struct {
 	cfg          Config
 	chat         *chat.Service
+	agents       *agent.Service
+	admin        *agent.Admin
 	hub          *Hub
 	logger       *slog.Logger
 	ready        func(context.Context) error
@@ -90,6 +93,7 @@ type Server struct {
 	upgrader     websocket.Upgrader
 	startLimiter *ipLimiter
 	connLimiter  *ipLimiter
+	loginLimiter *ipLimiter
 	ctx          context.Context // cancelled at shutdown; parent of every connection's work
 	cancel       context.CancelFunc
 	sockets      sync.WaitGroup // running socket handlers (hijacked, so http.Server does not wait for them)
@@ -97,7 +101,8 @@ type Server struct {
 
 // NewServer builds the server and its routes. ready reports whether the node can serve (database
 // reachable, migrations current, LISTEN connected).
-func NewServer(cfg Config, svc *chat.Service, hub *Hub, ready func(context.Context) error, logger *slog.Logger) *Server {
+func NewServer(cfg Config, agents *agent.Service, admin *agent.Admin, hub *Hub, ready func(context.Context) error, logger *slog.Logger) *Server {
+	svc := agents.Chat()
 	if cfg.MaxFrameBytes == 0 {
 		cfg.MaxFrameBytes = DefaultConfig.MaxFrameBytes
 	}
@@ -112,7 +117,8 @@ func NewServer(cfg Config, svc *chat.Service, hub *Hub, ready func(context.Conte
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg: cfg, chat: svc, hub: hub, logger: logger, ready: ready,
+		cfg: cfg, chat: svc, agents: agents, admin: admin, hub: hub, logger: logger, ready: ready,
+		loginLimiter: newIPLimiter(10, 5),
 		startLimiter: newIPLimiter(cfg.StartsPerMinute, cfg.StartBurst),
 		connLimiter:  newIPLimiter(cfg.ConnectsPerMinute, cfg.ConnectBurst),
 		ctx:          ctx, cancel: cancel,
@@ -167,7 +173,12 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/readyz", s.handleReadyz)
 	e.GET("/ws/chat", s.handleChatSocket)
 	e.GET("/demo", s.handleDemo)
-	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/demo") })
+	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/console") })
+	e.GET("/login", s.handleLoginForm)
+	e.POST("/login", s.handleLogin)
+	e.POST("/logout", s.handleLogout, s.requireRole(agent.RoleAgent))
+	s.consoleRoutes(e)
+	s.adminRoutes(e)
 	assets := http.StripPrefix("/static/", http.FileServerFS(static.FS))
 	e.GET("/static/*", func(c echo.Context) error {
 		if strings.HasSuffix(c.Request().URL.Path, ".go") {
@@ -197,6 +208,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	if status >= 500 {
 		s.logger.Error("request failed", "method", c.Request().Method, "path", c.Path(), "err", err)
+		code, msg = "internal", "Something went wrong on our side. Please try again."
+	}
+	if wantsHTML(c) {
+		_ = render(c, status, templates.ErrorPage(status, http.StatusText(status), msg))
+		return
 	}
 	_ = c.JSON(status, map[string]any{"error": map[string]string{"code": code, "description": msg}})
 }

@@ -91,7 +91,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	})
 	m.Listener = postgres.NewListener(m.Config.DatabaseURL, m.Config.NodeID, hub, hub.Resync, m.Logger)
-	m.Server = web.NewServer(m.Config.Web, m.Chat, hub, m.ready, m.Logger)
+	m.Server = web.NewServer(m.Config.Web, m.Agents, agent.NewAdmin(agentStore, m.Agents), hub, m.ready, m.Logger)
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancel = cancel
