@@ -10,6 +10,7 @@ type AcceptRequest struct {
 	// RoutedUserData is written as owner "strategy" in the same transaction (SurveyURL, ...).
 	RoutedUserData  []userdata.Change
 	SurveyTokenHash []byte // set when the survey URL is attached now
+	SurveyURL       string // written as SurveyURL only if this chat had no survey token yet
 	Limits          userdata.Limits
 }
 

@@ -49,3 +49,12 @@ type TransferTarget struct {
 	Service string
 	UserID  int64
 }
+
+// RecentChat is a chat an agent finished.
+type RecentChat struct {
+	InteractionID string
+	Customer      string
+	EndedAt       time.Time
+	Disposition   string
+	CSAT          string
+}

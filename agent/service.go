@@ -40,7 +40,7 @@ type Store interface {
 	ServiceStrategy(ctx context.Context, serviceID int64) (Strategy, error)
 	Transfer(ctx context.Context, req TransferRequest) ([]chat.Event, error)
 	WrapUp(ctx context.Context, req WrapUpRequest) error
-	SetSurveyToken(ctx context.Context, interactionID string, hash []byte) error
+	SetSurveyToken(ctx context.Context, interactionID string, hash []byte) (bool, error)
 	SurveyByToken(ctx context.Context, hash []byte) (SurveyTarget, error)
 	SubmitSurvey(ctx context.Context, hash []byte, answers map[string]string, lim userdata.Limits) (string, error)
 	SurveyAnswers(ctx context.Context, interactionID string) (map[string]string, bool, error)
@@ -52,6 +52,9 @@ type Store interface {
 	SaveCannedResponse(ctx context.Context, userID int64, c CannedResponse) (int64, error)
 	DeleteCannedResponse(ctx context.Context, userID, id int64) error
 	Services(ctx context.Context) ([]ServiceInfo, error)
+	RecentChats(ctx context.Context, userID int64, limit int) ([]RecentChat, error)
+	Handled(ctx context.Context, userID int64, interactionID string) (bool, error)
+	WrapInfo(ctx context.Context, interactionID string) (disposition, notes string, err error)
 }
 
 // Config configures the agent side (docs/configuration.md).
@@ -309,7 +312,7 @@ func (s *Service) Accept(ctx context.Context, u User, interactionID string) (cha
 		var url string
 		req.SurveyTokenHash, url = s.surveyURL(st, a.Interaction)
 		vars["surveyUrl"] = url
-		req.RoutedUserData = append(req.RoutedUserData, visibleChange(userdata.KeySurveyURL, url))
+		req.SurveyURL = url
 	}
 	for _, k := range slices.Sorted(maps.Keys(st.RoutedUserData)) {
 		if k == userdata.KeySurveyURL && vars["surveyUrl"] != "" {
@@ -441,8 +444,8 @@ func (s *Service) attachSurveyAtEnd(ctx context.Context, in chat.Interaction) er
 		return err
 	}
 	hash, url := s.surveyURL(st, in)
-	if err := s.store.SetSurveyToken(ctx, in.ID, hash); err != nil {
-		return err
+	if set, err := s.store.SetSurveyToken(ctx, in.ID, hash); err != nil || !set {
+		return err // a link was issued already
 	}
 	_, err = s.chat.ChangeUserDataAs(ctx, in.ID, userdata.OwnerStrategy, "strategy", []userdata.Change{visibleChange(userdata.KeySurveyURL, url)})
 	return err
@@ -616,3 +619,29 @@ func (s *Service) CannedResponses(ctx context.Context, serviceID int64, query st
 
 // Services lists the services.
 func (s *Service) Services(ctx context.Context) ([]ServiceInfo, error) { return s.store.Services(ctx) }
+
+// RecentChats returns the chats the agent finished most recently.
+func (s *Service) RecentChats(ctx context.Context, u User) ([]RecentChat, error) {
+	return s.store.RecentChats(ctx, u.ID, 20)
+}
+
+// CanRead reports whether u may read an interaction's history: supervisors and admins always,
+// agents for the chats they handled.
+func (s *Service) CanRead(ctx context.Context, u User, interactionID string) error {
+	if u.Role.AtLeast(RoleSupervisor) {
+		return nil
+	}
+	ok, err := s.store.Handled(ctx, u.ID, interactionID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return agentd.Errorf(agentd.EFORBIDDEN, "not_your_chat", "This chat is not one of yours.")
+	}
+	return nil
+}
+
+// WrapInfo returns an interaction's disposition and notes.
+func (s *Service) WrapInfo(ctx context.Context, interactionID string) (string, string, error) {
+	return s.store.WrapInfo(ctx, interactionID)
+}

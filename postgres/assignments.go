@@ -254,10 +254,14 @@ func (s *AgentStore) SurveyByToken(ctx context.Context, hash []byte) (agent.Surv
 	return t, translate(err)
 }
 
-// SetSurveyToken stores a survey token hash on an interaction (once).
-func (s *AgentStore) SetSurveyToken(ctx context.Context, interactionID string, hash []byte) error {
-	_, err := s.db.Pool.Exec(ctx, `UPDATE interactions SET survey_token_hash = $2 WHERE id = $1 AND survey_token_hash IS NULL`, interactionID, hash)
-	return translate(err)
+// SetSurveyToken stores a survey token hash on an interaction that has none yet; it reports
+// whether it did, so a survey link is issued once per chat.
+func (s *AgentStore) SetSurveyToken(ctx context.Context, interactionID string, hash []byte) (bool, error) {
+	tag, err := s.db.Pool.Exec(ctx, `UPDATE interactions SET survey_token_hash = $2 WHERE id = $1 AND survey_token_hash IS NULL`, interactionID, hash)
+	if err != nil {
+		return false, translate(err)
+	}
+	return tag.RowsAffected() == 1, nil
 }
 
 // SubmitSurvey stores the answers of a survey once and writes them to UserData.
@@ -320,4 +324,49 @@ func (s *AgentStore) SurveyAnswers(ctx context.Context, interactionID string) (m
 		return nil, false, translate(err)
 	}
 	return answers, true, nil
+}
+
+// RecentChats returns the chats the agent finished most recently, with disposition and CSAT.
+func (s *AgentStore) RecentChats(ctx context.Context, userID int64, limit int) ([]agent.RecentChat, error) {
+	rows, err := s.db.Pool.Query(ctx, `SELECT DISTINCT ON (i.id) i.id, i.customer_name, coalesce(i.ended_at, a.finished_at, a.offered_at),
+			i.disposition, coalesce(r.answers->>'CSAT', '')
+		FROM assignments a JOIN interactions i ON i.id = a.interaction_id
+		LEFT JOIN survey_responses r ON r.interaction_id = i.id
+		WHERE a.user_id = $1 AND a.state IN ('done', 'transferred')
+		ORDER BY i.id, a.finished_at DESC`, userID)
+	if err != nil {
+		return nil, translate(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (agent.RecentChat, error) {
+		var c agent.RecentChat
+		return c, r.Scan(&c.InteractionID, &c.Customer, &c.EndedAt, &c.Disposition, &c.CSAT)
+	})
+	if err != nil {
+		return nil, translate(err)
+	}
+	slices.SortFunc(out, func(a, b agent.RecentChat) int { return b.EndedAt.Compare(a.EndedAt) })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// Handled reports whether the agent was ever assigned the interaction.
+func (s *AgentStore) Handled(ctx context.Context, userID int64, interactionID string) (bool, error) {
+	if !validUUID(interactionID) {
+		return false, nil
+	}
+	var ok bool
+	err := s.db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM assignments WHERE user_id = $1 AND interaction_id = $2)`,
+		userID, interactionID).Scan(&ok)
+	return ok, translate(err)
+}
+
+// WrapInfo returns an interaction's disposition and wrap-up notes.
+func (s *AgentStore) WrapInfo(ctx context.Context, interactionID string) (disposition, notes string, err error) {
+	if !validUUID(interactionID) {
+		return "", "", errSessionNotFound()
+	}
+	err = s.db.Pool.QueryRow(ctx, `SELECT disposition, wrap_notes FROM interactions WHERE id = $1`, interactionID).Scan(&disposition, &notes)
+	return disposition, notes, translate(err)
 }

@@ -335,14 +335,21 @@ func (s *AgentStore) Accept(ctx context.Context, req agent.AcceptRequest) (chat.
 		if _, err := tx.Exec(ctx, `UPDATE interactions SET state = 'active' WHERE id = $1`, req.InteractionID); err != nil {
 			return err
 		}
+		changes := req.RoutedUserData
 		if req.SurveyTokenHash != nil {
-			if _, err := tx.Exec(ctx, `UPDATE interactions SET survey_token_hash = $2 WHERE id = $1 AND survey_token_hash IS NULL`,
-				req.InteractionID, req.SurveyTokenHash); err != nil {
+			// One survey link per chat: a chat accepted again after a transfer keeps its first one.
+			tag, err := tx.Exec(ctx, `UPDATE interactions SET survey_token_hash = $2 WHERE id = $1 AND survey_token_hash IS NULL`,
+				req.InteractionID, req.SurveyTokenHash)
+			if err != nil {
 				return err
 			}
+			if tag.RowsAffected() == 1 {
+				visible := true
+				changes = append(changes, userdata.Change{Key: userdata.KeySurveyURL, Value: req.SurveyURL, Visible: &visible})
+			}
 		}
-		if len(req.RoutedUserData) > 0 {
-			if err := writeStrategyUserData(ctx, tx, note, req.InteractionID, req.RoutedUserData, req.Limits); err != nil {
+		if len(changes) > 0 {
+			if err := writeStrategyUserData(ctx, tx, note, req.InteractionID, changes, req.Limits); err != nil {
 				return err
 			}
 		}

@@ -6,16 +6,27 @@ import (
 	"agentd/chat"
 )
 
-// Hub maps interactions (and service queues) to this node's customer connections and fans
+// subscriber is a connection the hub delivers to: a customer socket or an agent console.
+// notify and resync must not block.
+type subscriber interface {
+	notify(chat.Notification)
+	resync()
+	closeWith(code int, reason string)
+}
+
+type set map[subscriber]struct{}
+
+// Hub maps interactions, service queues and agents to this node's connections and fans
 // notifications out to them. Broadcast never blocks on a socket: each connection only records
 // what it has to catch up on and is woken; its own write pump does the reading and writing. That
 // keeps a slow or dead browser from delaying anyone else, and it is why a plain RWMutex suffices
 // here instead of a hub goroutine: nothing is held while doing I/O.
 type Hub struct {
 	mu       sync.RWMutex
-	all      map[*conn]struct{}
-	rooms    map[string]map[*conn]struct{} // interaction id → connections
-	services map[int64]map[*conn]struct{}  // service id → connections (for queue positions)
+	all      set
+	rooms    map[string]set // interaction id → connections
+	services map[int64]set  // service id → connections (queue positions, queue counts)
+	agents   map[int64]set  // user id → that agent's consoles
 	closed   bool
 	observer func(chat.Notification) // sees every notification; must not block (set before use)
 }
@@ -23,14 +34,15 @@ type Hub struct {
 // NewHub returns an empty hub.
 func NewHub() *Hub {
 	return &Hub{
-		all:      make(map[*conn]struct{}),
-		rooms:    make(map[string]map[*conn]struct{}),
-		services: make(map[int64]map[*conn]struct{}),
+		all:      make(set),
+		rooms:    make(map[string]set),
+		services: make(map[int64]set),
+		agents:   make(map[int64]set),
 	}
 }
 
 // register adds a new connection; it reports false when the hub is shutting down.
-func (h *Hub) register(c *conn) bool {
+func (h *Hub) register(c subscriber) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -40,41 +52,74 @@ func (h *Hub) register(c *conn) bool {
 	return true
 }
 
-func (h *Hub) attach(c *conn, interactionID string, serviceID int64) {
+func add[K comparable](m map[K]set, k K, c subscriber) {
+	s := m[k]
+	if s == nil {
+		s = make(set)
+		m[k] = s
+	}
+	s[c] = struct{}{}
+}
+
+func remove[K comparable](m map[K]set, k K, c subscriber) {
+	if s := m[k]; s != nil {
+		delete(s, c)
+		if len(s) == 0 {
+			delete(m, k)
+		}
+	}
+}
+
+// attach subscribes c to an interaction and, when serviceID is not 0, to that service's queue.
+func (h *Hub) attach(c subscriber, interactionID string, serviceID int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := h.all[c]; !ok {
 		return
 	}
 	add(h.rooms, interactionID, c)
-	add(h.services, serviceID, c)
-}
-
-func add[K comparable](m map[K]map[*conn]struct{}, k K, c *conn) {
-	set := m[k]
-	if set == nil {
-		set = make(map[*conn]struct{})
-		m[k] = set
-	}
-	set[c] = struct{}{}
-}
-
-func remove[K comparable](m map[K]map[*conn]struct{}, k K, c *conn) {
-	if set := m[k]; set != nil {
-		delete(set, c)
-		if len(set) == 0 {
-			delete(m, k)
-		}
+	if serviceID != 0 {
+		add(h.services, serviceID, c)
 	}
 }
 
-func (h *Hub) unregister(c *conn, interactionID string, serviceID int64) {
+// detach undoes attach.
+func (h *Hub) detach(c subscriber, interactionID string, serviceID int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	remove(h.rooms, interactionID, c)
+	if serviceID != 0 {
+		remove(h.services, serviceID, c)
+	}
+}
+
+// watch subscribes a console to its agent's notifications and its services' queues.
+func (h *Hub) watch(c subscriber, userID int64, serviceIDs []int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.all[c]; !ok {
+		return
+	}
+	add(h.agents, userID, c)
+	for _, id := range serviceIDs {
+		add(h.services, id, c)
+	}
+}
+
+// unregister removes c from everything.
+func (h *Hub) unregister(c subscriber) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.all, c)
-	if interactionID != "" {
-		remove(h.rooms, interactionID, c)
-		remove(h.services, serviceID, c)
+	for _, m := range []map[string]set{h.rooms} {
+		for k := range m {
+			remove(m, k, c)
+		}
+	}
+	for _, m := range []map[int64]set{h.services, h.agents} {
+		for k := range m {
+			remove(m, k, c)
+		}
 	}
 }
 
@@ -89,10 +134,13 @@ func (h *Hub) Broadcast(n chat.Notification) {
 	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	var targets map[*conn]struct{}
-	if n.Kind == chat.NotifyQueue {
+	var targets set
+	switch n.Kind {
+	case chat.NotifyQueue:
 		targets = h.services[n.ServiceID]
-	} else {
+	case chat.NotifyAgent:
+		targets = h.agents[n.UserID]
+	default:
 		targets = h.rooms[n.InteractionID]
 	}
 	for c := range targets {
@@ -122,7 +170,7 @@ func (h *Hub) Count() int {
 func (h *Hub) CloseAll(code int, reason string) {
 	h.mu.Lock()
 	h.closed = true
-	conns := make([]*conn, 0, len(h.all))
+	conns := make([]subscriber, 0, len(h.all))
 	for c := range h.all {
 		conns = append(conns, c)
 	}

@@ -167,7 +167,7 @@ func (s *Server) routes() *echo.Echo {
 		ContentTypeNosniff:    "nosniff",
 		XFrameOptions:         "DENY",
 		ReferrerPolicy:        "same-origin",
-		ContentSecurityPolicy: "default-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+		ContentSecurityPolicy: s.contentSecurityPolicy(),
 	}))
 	e.GET("/healthz", s.handleHealthz)
 	e.GET("/readyz", s.handleReadyz)
@@ -179,6 +179,7 @@ func (s *Server) routes() *echo.Echo {
 	e.POST("/logout", s.handleLogout, s.requireRole(agent.RoleAgent))
 	s.consoleRoutes(e)
 	s.adminRoutes(e)
+	s.surveyRoutes(e)
 	assets := http.StripPrefix("/static/", http.FileServerFS(static.FS))
 	e.GET("/static/*", func(c echo.Context) error {
 		if strings.HasSuffix(c.Request().URL.Path, ".go") {
@@ -191,6 +192,17 @@ func (s *Server) routes() *echo.Echo {
 		return nil
 	})
 	return e
+}
+
+// contentSecurityPolicy allows our own resources only, plus frames from the co-browse provider.
+func (s *Server) contentSecurityPolicy() string {
+	csp := "default-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+	if tmpl := s.agents.Config().CoBrowseURL; tmpl != "" {
+		if u, err := url.Parse(strings.NewReplacer("{", "", "}", "").Replace(tmpl)); err == nil && u.Host != "" {
+			csp += "; frame-src " + u.Scheme + "://" + u.Host
+		}
+	}
+	return csp
 }
 
 // handleError is the one error handler: JSON for APIs and sockets, plain text for pages (the
@@ -329,12 +341,7 @@ func (s *Server) handleChatSocket(c echo.Context) error {
 	}
 	go cn.writePump(s.ctx)
 	cn.readPump(s.ctx) // the request goroutine is the read pump
-	var interactionID string
-	var serviceID int64
-	if sess := cn.session(); sess != nil {
-		interactionID, serviceID = sess.interactionID, sess.serviceID
-	}
-	s.hub.unregister(cn, interactionID, serviceID)
+	s.hub.unregister(cn)
 	return nil
 }
 

@@ -76,13 +76,24 @@ func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 	return v
 }
 
-// poll waits until expr is truthy in the page.
+// poll waits until expr is truthy in the page. It keeps waiting across a navigation (a form
+// submit, a reload), when the page under the poll goes away.
 func poll(t *testing.T, ctx context.Context, what, expr string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(25*time.Millisecond))); err != nil {
-		log, _ := chromedp.Run(context.Background(), chromedp.Evaluate[string](`JSON.stringify(window.log || null)`))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		pctx, cancel := context.WithDeadline(ctx, deadline)
+		_, err := chromedp.Run(pctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(25*time.Millisecond)))
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().Before(deadline) && (strings.Contains(err.Error(), "navigated") || strings.Contains(err.Error(), "context was destroyed") ||
+			strings.Contains(err.Error(), "Cannot find context")) {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		log, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(window.log || null)`))
 		t.Fatalf("waiting for %s (%s): %v\npage log: %s", what, expr, err, log)
 	}
 }

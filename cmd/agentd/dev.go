@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"agentd"
+	"agentd/agent"
 	"agentd/chat"
 	"agentd/postgres/localpg"
 )
@@ -69,17 +72,37 @@ func runDev(ctx context.Context, args []string) error {
 			return fmt.Errorf("seed service %s: %w", s.name, err)
 		}
 	}
+	var creds strings.Builder
+	for _, d := range []struct {
+		name, display, password string
+		role                    agent.Role
+	}{
+		{"agent", "Alex (demo agent)", "agent-demo-pass", agent.RoleAgent},
+		{"supervisor", "Sam (demo supervisor)", "supervisor-demo-pass", agent.RoleSupervisor},
+		{"admin", "Ada (demo admin)", "admin-demo-pass", agent.RoleAdmin},
+	} {
+		_, err := m.Agents.CreateUser(ctx, agent.NewUser{Username: d.name, Password: d.password, Role: d.role, DisplayName: d.display,
+			Services: []string{"default", "support", "sales"}})
+		if err != nil && agentd.ErrorCode(err) != "username_taken" {
+			return fmt.Errorf("seed user %s: %w", d.name, err)
+		}
+		fmt.Fprintf(&creds, "  %-11s username %-11s password %s\n", string(d.role)+":", d.name, d.password)
+	}
 	u := m.URL()
 	fmt.Printf(`
 agentd is running (dev mode, node %s)
 
+  Agent console:        %s/console   (sign in below)
+  Admin:                %s/admin
   Demo customer page:   %s/demo
   Customer library:     %s/static/chat-service.js
   Health / readiness:   %s/healthz  %s/readyz
   Database:             %s
 
+Demo sign-ins (dev only):
+%s
 Services: default, support, sales. Press Ctrl+C to stop.
-`, m.Config.NodeID, u, u, u, u, redactURL(m.Config.DatabaseURL))
+`, m.Config.NodeID, u, u, u, u, u, u, redactURL(m.Config.DatabaseURL), creds.String())
 	<-ctx.Done()
 	m.Logger.Info("shutting down")
 	return nil

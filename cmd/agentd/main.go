@@ -3,6 +3,7 @@
 //	agentd [serve] [flags]   run the server (default)
 //	agentd migrate [flags]   apply database migrations and exit
 //	agentd dev [flags]       run with a local Postgres it finds or starts, seeded for a demo
+//	agentd user add|list     manage agents, supervisors and admins
 package main
 
 import (
@@ -39,11 +40,13 @@ func run(ctx context.Context, args []string) error {
 		return runMigrate(ctx, args)
 	case "dev":
 		return runDev(ctx, args)
+	case "user":
+		return runUser(ctx, args, os.Stdout)
 	case "help":
-		fmt.Println("usage: agentd [serve|migrate|dev] [flags]; agentd CMD -h for flags")
+		fmt.Println("usage: agentd [serve|migrate|dev|user] [flags]; agentd CMD -h for flags")
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (want serve, migrate or dev)", cmd)
+	return fmt.Errorf("unknown command %q (want serve, migrate, dev or user)", cmd)
 }
 
 func runServe(ctx context.Context, args []string) error {

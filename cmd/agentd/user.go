@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"agentd"
+	"agentd/agent"
+	"agentd/chat"
+	"agentd/postgres"
+)
+
+// runUser implements `agentd user add|list`.
+func runUser(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: agentd user add --username NAME --password PASS --role agent|supervisor|admin [--display-name N] [--capacity N] [--services a,b] | agentd user list")
+	}
+	sub, args := args[0], args[1:]
+	var cfg Config
+	fs := flag.NewFlagSet("agentd user "+sub, flag.ContinueOnError)
+	cfg.bindFlags(fs)
+	var nu agent.NewUser
+	var role, services string
+	if sub == "add" {
+		fs.StringVar(&nu.Username, "username", "", "login name (required)")
+		fs.StringVar(&nu.Password, "password", "", "password, at least 8 characters (required)")
+		fs.StringVar(&role, "role", "agent", "agent, supervisor or admin")
+		fs.StringVar(&nu.DisplayName, "display-name", "", "name shown to customers (default: the username)")
+		fs.IntVar(&nu.Capacity, "capacity", agent.DefaultCapacity, "concurrent chats")
+		fs.StringVar(&services, "services", "default", "comma-separated services the user takes chats from")
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if sub != "add" && sub != "list" {
+		return fmt.Errorf("unknown user command %q (want add or list)", sub)
+	}
+	if err := cfg.load(); err != nil {
+		return err
+	}
+	if _, err := postgres.Migrate(ctx, cfg.DatabaseURL); err != nil {
+		return err
+	}
+	db, err := postgres.Open(ctx, cfg.DatabaseURL, cfg.newLogger(io.Discard))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	chats := postgres.NewChatStore(db, "cli")
+	agents := agent.NewService(postgres.NewAgentStore(db, chats), chat.NewService(chats, nil, cfg.Chat, cfg.newLogger(io.Discard)), cfg.Agent, cfg.newLogger(io.Discard))
+	switch sub {
+	case "add":
+		if nu.Role, err = agent.ParseRole(role); err != nil {
+			return err
+		}
+		for _, s := range strings.Split(services, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				nu.Services = append(nu.Services, s)
+			}
+		}
+		u, err := agents.CreateUser(ctx, nu)
+		if err != nil {
+			return fmt.Errorf("%s", errorText(err))
+		}
+		fmt.Fprintf(out, "created %s %q (id %d, capacity %d, services %s)\n", u.Role, u.Username, u.ID, u.Capacity, strings.Join(u.Services, ","))
+	case "list":
+		users, err := agents.Users(ctx)
+		if err != nil {
+			return err
+		}
+		w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "ID\tUSERNAME\tDISPLAY NAME\tROLE\tCAPACITY\tSERVICES\tSTATE\tDISABLED")
+		for _, u := range users {
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%v\n", u.ID, u.Username, u.DisplayName, u.Role, u.Capacity, strings.Join(u.Services, ","), u.State, u.Disabled)
+		}
+		return w.Flush()
+	}
+	return nil
+}
+
+// errorText prefers an application error's client-safe message.
+func errorText(err error) string {
+	if agentd.ErrorClass(err) != agentd.EINTERNAL {
+		return agentd.ErrorMessage(err)
+	}
+	return err.Error()
+}
