@@ -29,7 +29,7 @@ CREATE TABLE interactions (
     -- Next transcript index and next side-channel (notices, UserData history) sequence number.
     -- Writers bump them under the row lock, which is what keeps both contiguous.
     next_index       integer NOT NULL DEFAULT 0,
-    next_seq         bigint NOT NULL DEFAULT 0,
+    next_seq         bigint NOT NULL DEFAULT 1, -- 0 is never a seq: it means "nothing written"
     created_at       timestamptz NOT NULL DEFAULT now(),
     queued_at        timestamptz,
     ended_at         timestamptz,

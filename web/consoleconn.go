@@ -164,6 +164,14 @@ func (c *consoleConn) enqueue(v any) {
 	}
 }
 
+// enqueueClose asks the write pump to close the socket once everything queued before was written.
+func (c *consoleConn) enqueueClose() {
+	select {
+	case c.send <- nil:
+	case <-c.done:
+	}
+}
+
 func (c *consoleConn) readPump(ctx context.Context) {
 	defer c.closeWith(websocket.CloseNormalClosure, "")
 	c.ws.SetReadLimit(64 << 10)
@@ -193,6 +201,8 @@ func (c *consoleConn) readPump(ctx context.Context) {
 			_ = json.Unmarshal(in.Args, &args)
 			if in.Cmd != "hello" || args.CSRF == "" || args.CSRF != c.csrf {
 				c.enqueue(resultFrame{Type: "result", ID: in.ID, Error: &errorJSON{Code: "csrf", Description: "Reload the page."}})
+				c.enqueueClose() // after the answer is written
+				<-c.done
 				return
 			}
 			hello = true
@@ -231,6 +241,10 @@ func (c *consoleConn) writePump(ctx context.Context) {
 		case <-c.done:
 			return
 		case b := <-c.send:
+			if b == nil {
+				c.closeWith(websocket.ClosePolicyViolation, "csrf")
+				return
+			}
 			if !c.write(b) {
 				return
 			}

@@ -47,6 +47,10 @@ func (s *Server) handleSurveySubmit(c echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set("Referrer-Policy", "no-referrer")
+	if form.Answered {
+		// Checked before the form token: a resubmitted form changes nothing either way.
+		return render(c, http.StatusConflict, templates.SurveyPage(token, "", nil, true, false, ""))
+	}
 	answers := map[string]string{}
 	for _, q := range form.Questions {
 		answers[q.ID] = c.FormValue("q." + q.ID)

@@ -93,7 +93,9 @@ func poll(t *testing.T, ctx context.Context, what, expr string) {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
-		log, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(window.log || null)`))
+		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		log, _ := chromedp.Run(lctx, chromedp.Evaluate[string](`JSON.stringify(window.log || null)`))
+		cancel()
 		t.Fatalf("waiting for %s (%s): %v\npage log: %s", what, expr, err, log)
 	}
 }
