@@ -6,9 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -381,12 +379,7 @@ func TestBrowserDemoPage(t *testing.T) {
 		return ok && string(v) == `"CB-778899"`
 	})
 
-	if dir := os.Getenv("AGENTD_SCREENSHOTS"); dir != "" {
-		shot, err := chromedp.Run(b, chromedp.FullScreenshot(100))
-		if err == nil {
-			_ = os.WriteFile(filepath.Join(dir, "demo-page.png"), shot, 0o644)
-		}
-	}
+	screenshot(t, b, "demo-page.png")
 
 	// A reload shows the same conversation, each message once.
 	browse(t, b, chromedp.Reload())

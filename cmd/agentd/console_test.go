@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -95,7 +97,7 @@ func TestBrowserConsole(t *testing.T) {
 	eval[bool](t, customer, `new Promise(r => window.session.sendTyping({isTyping: true, typedText: 'I need he'}).done(() => r(true)))`)
 	poll(t, agentTab, "customer typing preview", `document.getElementById('typing-`+id+`').textContent.includes('I need he')`)
 	browse(t, agentTab, chromedp.SendKeys(chromedp.ID("message-"+id), "Hi Carol, how can I help?"))
-	poll(t, customer, "agent typing", `window.log.some(l => l.kind === 'typing' && l.e.isTyping)`)
+	poll(t, customer, "agent typing", `window.log.some(l => l.kind === "typing" && l.e.isTyping)`)
 	// A double click sends once.
 	browse(t, agentTab, chromedp.DoubleClick(chromedp.CSS(`#chat-`+id+` .composer button[type=submit]`)))
 	poll(t, customer, "agent message", `window.log.some(l => l.kind === 'message' && l.e.content.text === 'Hi Carol, how can I help?')`)
@@ -114,6 +116,7 @@ func TestBrowserConsole(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#chat-`+id+` .ud-form button[type=submit]`)),
 	)
 	poll(t, customer, "agent's visible key", `window.log.some(l => l.kind === 'userdata' && l.e.userData.Tier === 'Gold')`)
+	screenshot(t, agentTab, "console.png")
 
 	// Co-browse opens by itself when the customer shares a session id; the agent side writes back.
 	eval[bool](t, customer, `new Promise(r => window.session.updateUserData({CoBrowseSessionId: 'CB-42'}).done(() => r(true)))`)
@@ -203,4 +206,20 @@ func udValue(m *Main, interactionID, key string) string {
 		}
 	}
 	return ""
+}
+
+// screenshot saves a PNG of the tab into $AGENTD_SCREENSHOTS (used to refresh docs/screenshots).
+func screenshot(t *testing.T, tab context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("AGENTD_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	shot, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
