@@ -42,45 +42,75 @@ func escapeLike(s string) string {
 	return string(out)
 }
 
-// SaveCannedResponse creates (ID 0) or updates a canned response.
+// CannedResponse returns one canned response.
+func (s *AgentStore) CannedResponse(ctx context.Context, id int64) (agent.CannedResponse, error) {
+	rows, err := s.db.Pool.Query(ctx, `SELECT `+cannedColumns+` FROM canned_responses c LEFT JOIN services s ON s.id = c.service_id
+		WHERE c.id = $1`, id)
+	if err != nil {
+		return agent.CannedResponse{}, translate(err)
+	}
+	c, err := pgx.CollectExactlyOneRow(rows, scanCanned)
+	if err == pgx.ErrNoRows {
+		return agent.CannedResponse{}, errCannedNotFound()
+	}
+	return c, translate(err)
+}
+
+func errCannedNotFound() error {
+	return agentd.Errorf(agentd.ENOTFOUND, "not_found", "No such canned response.")
+}
+
+// SaveCannedResponse creates (ID 0) or updates a canned response, audited as canned.create or
+// canned.update by userID in the same transaction.
 func (s *AgentStore) SaveCannedResponse(ctx context.Context, userID int64, c agent.CannedResponse) (int64, error) {
 	id := c.ID
 	err := s.db.inTx(ctx, func(tx pgx.Tx) error {
 		var svc *int64
+		service := ""
 		if c.ServiceID != 0 {
 			svc = &c.ServiceID
-		}
-		var err error
-		if id == 0 {
-			err = tx.QueryRow(ctx, `INSERT INTO canned_responses (service_id, title, body) VALUES ($1, $2, $3) RETURNING id`,
-				svc, c.Title, c.Body).Scan(&id)
-		} else {
-			var tag interface{ RowsAffected() int64 }
-			tag, err = tx.Exec(ctx, `UPDATE canned_responses SET service_id = $2, title = $3, body = $4, updated_at = now() WHERE id = $1`,
-				id, svc, c.Title, c.Body)
-			if err == nil && tag.RowsAffected() == 0 {
-				return agentd.Errorf(agentd.ENOTFOUND, "not_found", "No such canned response.")
+			// Checked here rather than left to the foreign key, so the admin gets a clear message.
+			if err := tx.QueryRow(ctx, `SELECT name FROM services WHERE id = $1`, c.ServiceID).Scan(&service); err != nil {
+				if err == pgx.ErrNoRows {
+					return agentd.Errorf(agentd.EINVALID, "service_not_found", "There is no such service.")
+				}
+				return err
 			}
 		}
-		if err != nil {
-			return err
+		action := "canned.create"
+		if id == 0 {
+			if err := tx.QueryRow(ctx, `INSERT INTO canned_responses (service_id, title, body) VALUES ($1, $2, $3) RETURNING id`,
+				svc, c.Title, c.Body).Scan(&id); err != nil {
+				return err
+			}
+		} else {
+			action = "canned.update"
+			tag, err := tx.Exec(ctx, `UPDATE canned_responses SET service_id = $2, title = $3, body = $4, updated_at = now() WHERE id = $1`,
+				id, svc, c.Title, c.Body)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				return errCannedNotFound()
+			}
 		}
-		return audit(ctx, tx, userID, "canned.save", c.Title, map[string]any{"id": id})
+		return audit(ctx, tx, userID, action, c.Title, map[string]any{"id": id, "service": service})
 	})
 	return id, err
 }
 
-// DeleteCannedResponse deletes a canned response.
+// DeleteCannedResponse deletes a canned response, audited as canned.delete.
 func (s *AgentStore) DeleteCannedResponse(ctx context.Context, userID, id int64) error {
 	return s.db.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM canned_responses WHERE id = $1`, id)
+		var title string
+		err := tx.QueryRow(ctx, `DELETE FROM canned_responses WHERE id = $1 RETURNING title`, id).Scan(&title)
+		if err == pgx.ErrNoRows {
+			return errCannedNotFound()
+		}
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return agentd.Errorf(agentd.ENOTFOUND, "not_found", "No such canned response.")
-		}
-		return audit(ctx, tx, userID, "canned.delete", "", map[string]any{"id": id})
+		return audit(ctx, tx, userID, "canned.delete", title, map[string]any{"id": id})
 	})
 }
 

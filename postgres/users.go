@@ -46,16 +46,8 @@ func errUserNotFound() error {
 func (s *AgentStore) CreateUser(ctx context.Context, nu agent.NewUser, passwordHash string) (agent.User, error) {
 	var u agent.User
 	err := s.db.inTx(ctx, func(tx pgx.Tx) error {
-		var id int64
-		err := tx.QueryRow(ctx, `INSERT INTO users (username, display_name, password_hash, role, capacity)
-			VALUES ($1, $2, $3, $4, $5) RETURNING id`, nu.Username, nu.DisplayName, passwordHash, nu.Role, nu.Capacity).Scan(&id)
+		id, err := insertUser(ctx, tx, nu, passwordHash)
 		if err != nil {
-			if agentd.ErrorClass(translate(err)) == agentd.ECONFLICT {
-				return agentd.Errorf(agentd.ECONFLICT, "username_taken", "A user named %q exists already.", nu.Username)
-			}
-			return err
-		}
-		if err := setUserServices(ctx, tx, id, nu.Services); err != nil {
 			return err
 		}
 		u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = $1`, id))
@@ -117,27 +109,6 @@ func (s *AgentStore) UserForLogin(ctx context.Context, username string) (agent.U
 		return agent.User{}, "", errUserNotFound()
 	}
 	return u, hash, translate(err)
-}
-
-// UpdateUser changes a user's profile; an empty passwordHash keeps the password.
-func (s *AgentStore) UpdateUser(ctx context.Context, u agent.User, passwordHash string) error {
-	return s.db.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE users SET display_name = $2, role = $3, capacity = $4, disabled = $5,
-			password_hash = CASE WHEN $6 = '' THEN password_hash ELSE $6 END WHERE id = $1`,
-			u.ID, u.DisplayName, u.Role, u.Capacity, u.Disabled, passwordHash)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return errUserNotFound()
-		}
-		if u.Disabled {
-			if _, err := tx.Exec(ctx, `DELETE FROM web_sessions WHERE user_id = $1`, u.ID); err != nil {
-				return err
-			}
-		}
-		return setUserServices(ctx, tx, u.ID, u.Services)
-	})
 }
 
 func tokenHash(token string) []byte {

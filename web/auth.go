@@ -91,8 +91,8 @@ func (s *Server) requireRole(min agent.Role) echo.MiddlewareFunc {
 
 func (s *Server) handleLoginForm(c echo.Context) error {
 	if ck, err := c.Cookie(sessionCookie); err == nil {
-		if _, _, err := s.agents.WebSession(c.Request().Context(), ck.Value); err == nil {
-			return c.Redirect(http.StatusSeeOther, safeNext(c.QueryParam("next")))
+		if u, _, err := s.agents.WebSession(c.Request().Context(), ck.Value); err == nil {
+			return c.Redirect(http.StatusSeeOther, landing(u, safeNext(c.QueryParam("next"))))
 		}
 	}
 	csrf := newConnID() + newConnID()
@@ -100,12 +100,23 @@ func (s *Server) handleLoginForm(c echo.Context) error {
 	return render(c, http.StatusOK, templates.Login(csrf, safeNext(c.QueryParam("next")), "", ""))
 }
 
-// safeNext keeps post-login redirects on this site.
+// safeNext keeps post-login redirects on this site; "" when there is none to follow.
 func safeNext(next string) string {
 	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		return "/console"
+		return ""
 	}
 	return next
+}
+
+// landing is where a user goes after signing in: the page asked for, else their start page.
+func landing(u agent.User, next string) string {
+	switch {
+	case next != "":
+		return next
+	case u.Role == agent.RoleAdmin:
+		return "/admin"
+	}
+	return "/console"
 }
 
 func (s *Server) handleLogin(c echo.Context) error {
@@ -138,10 +149,7 @@ func (s *Server) handleLogin(c echo.Context) error {
 	}
 	s.setCookie(c, sessionCookie, token, int(agent.SessionIdle/time.Second))
 	s.setCookie(c, loginCSRFCookie, "", -1)
-	if next == "/console" && u.Role == agent.RoleAdmin && c.FormValue("next") == "" {
-		next = "/admin"
-	}
-	return c.Redirect(http.StatusSeeOther, next)
+	return c.Redirect(http.StatusSeeOther, landing(u, next))
 }
 
 func (s *Server) handleLogout(c echo.Context) error {
