@@ -324,6 +324,28 @@ func TestBrowserConsoleTwoTabs(t *testing.T) {
 	poll(t, tab1, "pending cleared", `!document.getElementById('item-`+id1+`').classList.contains('pending-late') && document.getElementById('item-`+id1+`').dataset.pendingSince === '0'`)
 	c1.waitEvent("answer", func(ev frame) bool { return ev.str("content", "text") == "Yes, here!" })
 
+	// Canned responses, searched as the agent types, fill the composer.
+	if _, err := m.DB.Pool.Exec(ctx, `INSERT INTO canned_responses (title, body) VALUES ('Greeting', 'Hello! How can I help you today?'), ('Goodbye', 'Thanks for chatting!')`); err != nil {
+		t.Fatal(err)
+	}
+	browse(t, tab1, chromedp.SendKeys(chromedp.ID("canned-q-"+id1), "greet"))
+	poll(t, tab1, "canned result", `document.querySelectorAll('#canned-`+id1+` button').length === 1`)
+	click(t, tab1, `#canned-`+id1+` button`)
+	if got := eval[string](t, tab1, `document.getElementById('message-`+id1+`').value`); got != "Hello! How can I help you today?" {
+		t.Fatalf("canned response inserted %q", got)
+	}
+
+	// Custom notices both ways.
+	mustOK(t, c1.do("send_notice", map[string]any{"payload": map[string]any{"page": "/checkout"}}))
+	poll(t, tab1, "customer notice", `document.getElementById('notices-`+id1+`').textContent.includes('/checkout')`)
+	browse(t, tab1, chromedp.SendKeys(chromedp.ID("notice-"+id1), "Your order shipped"))
+	click(t, tab1, `#chat-`+id1+` form[data-form=send_notice] button[type=submit]`)
+	c1.waitFrame("agent notice", func(f frame) bool { return f["type"] == "notice" && f.str("payload", "text") == "Your order shipped" })
+
+	// Co-browse without a provider: the panel opens, says so and shows the id.
+	mustOK(t, c1.do("update_userdata", map[string]any{"user_data": map[string]any{"CoBrowseSessionId": "CB-9"}}))
+	poll(t, tab1, "co-browse without provider", `(t => t.includes('No co-browse provider is configured') && t.includes('CB-9'))(document.getElementById('cobrowse-`+id1+`').textContent)`)
+
 	// A second chat: messages in the chat not shown get an unread mark.
 	c2, d2 := startSession(t, m, map[string]any{"username": "Second"})
 	id2 := d2.str("session_id")
