@@ -31,7 +31,10 @@ func Open(ctx context.Context, databaseURL string, logger *slog.Logger) (*DB, er
 	if err != nil {
 		return nil, fmt.Errorf("postgres: invalid database URL: %s", describeParseError(err))
 	}
-	if cfg.MaxConns < 8 {
+	if !strings.Contains(databaseURL, "pool_max_conns") && cfg.MaxConns < 8 {
+		// At least 8: the LISTEN connection is separate, but a node's routers, console refreshes
+		// and customer commands share the pool (pool size made no difference to throughput on the
+		// 2-core test machine, docs/benchmarks.md; set pool_max_conns in the URL to change it).
 		cfg.MaxConns = 8
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -45,6 +48,16 @@ func Open(ctx context.Context, databaseURL string, logger *slog.Logger) (*DB, er
 		return nil, fmt.Errorf("postgres: cannot reach database at %s: %s", redact(cfg.ConnConfig), rootCause(err))
 	}
 	return &DB{Pool: pool, url: databaseURL, logger: logger, now: time.Now}, nil
+}
+
+// connConfig parses a database URL for a single connection. It goes through the pool parser so
+// that pool settings in the URL (pool_max_conns, ...) are accepted and not sent to the server.
+func connConfig(databaseURL string) (*pgx.ConnConfig, error) {
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: invalid database URL: %s", describeParseError(err))
+	}
+	return cfg.ConnConfig, nil
 }
 
 // Close closes the pool.

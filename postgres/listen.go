@@ -53,7 +53,7 @@ func (l *Listener) Run(ctx context.Context) {
 }
 
 func (l *Listener) listen(ctx context.Context) error {
-	cfg, err := pgx.ParseConfig(l.url)
+	cfg, err := connConfig(l.url)
 	if err != nil {
 		return err
 	}

@@ -26,9 +26,9 @@ func newMigrator(ctx context.Context, conn *pgx.Conn) (*migrate.Migrator, error)
 // Migrate applies pending migrations. tern holds a Postgres advisory lock while it migrates, so
 // several nodes starting together apply each migration once.
 func Migrate(ctx context.Context, databaseURL string) (applied int, err error) {
-	cfg, err := pgx.ParseConfig(databaseURL)
+	cfg, err := connConfig(databaseURL)
 	if err != nil {
-		return 0, fmt.Errorf("postgres: invalid database URL: %s", describeParseError(err))
+		return 0, err
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {

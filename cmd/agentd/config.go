@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -46,7 +47,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", env("AGENTD_ADDR", "127.0.0.1:8080"), "listen address (AGENTD_ADDR)")
 	fs.StringVar(&c.DatabaseURL, "database-url", env("DATABASE_URL", ""), "Postgres URL (DATABASE_URL)")
 	fs.StringVar(&c.allowedOrigins, "allowed-origins", env("AGENTD_ALLOWED_ORIGINS", ""), "comma-separated origins allowed to open customer sockets; empty = same origin only; * = any (AGENTD_ALLOWED_ORIGINS)")
-	fs.StringVar(&c.NodeID, "node-id", env("AGENTD_NODE_ID", ""), "this node's name in logs and notifications; default host:pid (AGENTD_NODE_ID)")
+	fs.StringVar(&c.NodeID, "node-id", env("AGENTD_NODE_ID", ""), "this node's name in logs and notifications; default host:pid:random (AGENTD_NODE_ID)")
 	fs.StringVar(&c.Agent.PublicURL, "public-url", env("AGENTD_PUBLIC_URL", ""), "agentd's base URL as customers reach it, for survey links; default http://ADDR (AGENTD_PUBLIC_URL)")
 	fs.StringVar(&c.Agent.CoBrowseURL, "cobrowse-url", env("AGENTD_COBROWSE_URL", ""), "co-browse provider URL template with {CoBrowseSessionId} and {interactionId} (AGENTD_COBROWSE_URL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("AGENTD_LOG_FORMAT", "text"), "log format: text or json (AGENTD_LOG_FORMAT)")
@@ -78,8 +79,12 @@ func (c *Config) load() error {
 		return fmt.Errorf("AGENTD_LOG_LEVEL: %w", err)
 	}
 	if c.NodeID == "" {
+		// Unique per process and per Main: a node ignores NOTIFYs carrying its own id, so two
+		// nodes sharing one id would miss each other's events.
 		host, _ := os.Hostname()
-		c.NodeID = fmt.Sprintf("%s:%d", host, os.Getpid())
+		var b [3]byte
+		_, _ = rand.Read(b[:])
+		c.NodeID = fmt.Sprintf("%s:%d:%x", host, os.Getpid(), b)
 	}
 	lim := userdata.DefaultLimits
 	ints := []struct {
@@ -89,6 +94,8 @@ func (c *Config) load() error {
 	}{
 		{"AGENTD_MAX_FRAME_BYTES", &c.Web.MaxFrameBytes, web.DefaultConfig.MaxFrameBytes},
 		{"AGENTD_MAX_MESSAGE_CHARS", &c.Chat.MaxMessageChars, chat.DefaultConfig.MaxMessageChars},
+		{"AGENTD_STARTS_PER_MINUTE", &c.Web.StartsPerMinute, web.DefaultConfig.StartsPerMinute},
+		{"AGENTD_CONNECTS_PER_MINUTE", &c.Web.ConnectsPerMinute, web.DefaultConfig.ConnectsPerMinute},
 		{"AGENTD_USERDATA_MAX_KEYS", &lim.MaxKeys, lim.MaxKeys},
 		{"AGENTD_USERDATA_MAX_KEY_LENGTH", &lim.MaxKeyLen, lim.MaxKeyLen},
 		{"AGENTD_USERDATA_MAX_VALUE_BYTES", &lim.MaxValueBytes, lim.MaxValueBytes},
@@ -100,6 +107,14 @@ func (c *Config) load() error {
 			return fmt.Errorf("%s must be a positive integer", s.name)
 		}
 		*s.dst = v
+	}
+	c.Web.StartBurst, c.Web.ConnectBurst = c.Web.StartsPerMinute, max(c.Web.ConnectsPerMinute/2, 1)
+	cps, err := strconv.ParseFloat(env("AGENTD_COMMANDS_PER_SECOND", strconv.FormatFloat(web.DefaultConfig.CommandsPerSecond, 'f', -1, 64)), 64)
+	if err != nil || cps <= 0 {
+		return errors.New("AGENTD_COMMANDS_PER_SECOND must be a positive number")
+	}
+	if c.Web.CommandsPerSecond == 0 {
+		c.Web.CommandsPerSecond, c.Web.CommandBurst = cps, int(2*cps)
 	}
 	if c.Web.MaxFrameBytes > 1<<20-1 {
 		return errors.New("AGENTD_MAX_FRAME_BYTES must be below 1048576")

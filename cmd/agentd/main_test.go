@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 }
 
 // startNode runs a Main on 127.0.0.1:0 against dbURL, exactly as `agentd serve` wires it.
-func startNode(t *testing.T, dbURL string, configure ...func(*Config)) *Main {
+func startNode(t testing.TB, dbURL string, configure ...func(*Config)) *Main {
 	t.Helper()
 	m := NewMain()
 	m.Config = Config{Addr: "127.0.0.1:0", DatabaseURL: dbURL, LogFormat: "text"}
@@ -47,14 +47,14 @@ func startNode(t *testing.T, dbURL string, configure ...func(*Config)) *Main {
 	return m
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -103,7 +103,7 @@ func (f frame) num(path ...string) int {
 
 // client is a protocol client over a real websocket.
 type client struct {
-	t      *testing.T
+	t      testing.TB
 	ws     *websocket.Conn
 	mu     sync.Mutex
 	frames []frame // every non-result frame, in arrival order
@@ -113,7 +113,7 @@ type client struct {
 	notify chan struct{}
 }
 
-func dial(t *testing.T, m *Main, header http.Header) *client {
+func dial(t testing.TB, m *Main, header http.Header) *client {
 	t.Helper()
 	c, resp, err := dialRaw(m, header)
 	if err != nil {
@@ -127,7 +127,7 @@ func dialRaw(m *Main, header http.Header) (*websocket.Conn, *http.Response, erro
 	return d.Dial(strings.Replace(m.URL(), "http://", "ws://", 1)+"/ws/chat", header)
 }
 
-func newClient(t *testing.T, ws *websocket.Conn) *client {
+func newClient(t testing.TB, ws *websocket.Conn) *client {
 	c := &client{t: t, ws: ws, result: map[string]frame{}, closed: make(chan struct{}), notify: make(chan struct{}, 1)}
 	go func() {
 		defer close(c.closed)
@@ -277,7 +277,7 @@ func (c *client) waitEvent(what string, pred func(ev frame) bool) frame {
 	return found
 }
 
-func mustOK(t *testing.T, f frame) frame {
+func mustOK(t testing.TB, f frame) frame {
 	t.Helper()
 	if f["ok"] != true {
 		t.Fatalf("command failed: %v", f)
@@ -297,7 +297,7 @@ func mustErr(t *testing.T, f frame, code string) {
 }
 
 // startSession starts a session and returns the client and the start data.
-func startSession(t *testing.T, m *Main, args map[string]any) (*client, frame) {
+func startSession(t testing.TB, m *Main, args map[string]any) (*client, frame) {
 	t.Helper()
 	c := dial(t, m, nil)
 	if args == nil {
@@ -307,4 +307,4 @@ func startSession(t *testing.T, m *Main, args map[string]any) (*client, frame) {
 	return c, data
 }
 
-func newDB(t *testing.T) string { return pgtest.NewDatabase(t) }
+func newDB(t testing.TB) string { return pgtest.NewDatabase(t) }

@@ -9,7 +9,7 @@ import (
 	"agentd/userdata"
 )
 
-func agentJoin(t *testing.T, m *Main, interactionID string) chat.Party {
+func agentJoin(t testing.TB, m *Main, interactionID string) chat.Party {
 	t.Helper()
 	p, err := m.Chat.JoinAgent(context.Background(), interactionID, chat.PartyAgent, "Alice", "user-1")
 	if err != nil {
