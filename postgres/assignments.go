@@ -216,19 +216,8 @@ func (s *AgentStore) WrapUp(ctx context.Context, req agent.WrapUpRequest) error 
 			return err
 		}
 		if req.Disposition != "" {
-			entries, err := loadUserData(ctx, tx, req.InteractionID)
-			if err != nil {
-				return err
-			}
-			existing := map[string]userdata.Entry{}
-			for _, e := range entries {
-				existing[e.Key] = e
-			}
-			writes, err := userdata.Plan(userdata.OwnerAgent, existing, []userdata.Change{{Key: userdata.KeyDisposition, Value: req.Disposition}}, req.Limits)
-			if err != nil {
-				return err
-			}
-			seq, err := applyUserData(ctx, tx, req.InteractionID, writes, req.AgentName)
+			seq, err := changeUserDataTx(ctx, tx, req.InteractionID, userdata.OwnerAgent, req.AgentName,
+				[]userdata.Change{{Key: userdata.KeyDisposition, Value: req.Disposition}}, req.Limits)
 			if err != nil {
 				return err
 			}
@@ -286,19 +275,7 @@ func (s *AgentStore) SubmitSurvey(ctx context.Context, hash []byte, answers map[
 		for _, k := range slices.Sorted(maps.Keys(answers)) {
 			changes = append(changes, userdata.Change{Key: "Survey." + k, Value: answers[k]})
 		}
-		entries, err := loadUserData(ctx, tx, interactionID)
-		if err != nil {
-			return err
-		}
-		existing := map[string]userdata.Entry{}
-		for _, e := range entries {
-			existing[e.Key] = e
-		}
-		writes, err := userdata.Plan(userdata.OwnerSystem, existing, changes, lim)
-		if err != nil {
-			return err
-		}
-		seq, err := applyUserData(ctx, tx, interactionID, writes, "survey")
+		seq, err := changeUserDataTx(ctx, tx, interactionID, userdata.OwnerSystem, "survey", changes, lim)
 		if err != nil {
 			return err
 		}

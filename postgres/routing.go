@@ -69,19 +69,8 @@ func (s *AgentStore) SetState(ctx context.Context, userID int64, state agent.Sta
 
 // withdrawOffers puts the offered (not yet accepted) interactions matching where back in queue.
 func withdrawOffers(ctx context.Context, tx pgx.Tx, note func(wireNote) error, where string, args ...any) error {
-	rows, err := tx.Query(ctx, `UPDATE assignments a SET state = 'withdrawn', finished_at = now()
-		WHERE a.state = 'offered' AND `+where+` RETURNING a.interaction_id, a.user_id`, args...)
-	if err != nil {
-		return err
-	}
-	type pair struct {
-		id   string
-		user int64
-	}
-	pairs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pair, error) {
-		var p pair
-		return p, r.Scan(&p.id, &p.user)
-	})
+	pairs, err := collectOffers(tx.Query(ctx, `UPDATE assignments a SET state = 'withdrawn', finished_at = now()
+		WHERE a.state = 'offered' AND `+where+` RETURNING a.interaction_id, a.user_id`, args...))
 	if err != nil {
 		return err
 	}
@@ -94,6 +83,23 @@ func withdrawOffers(ctx context.Context, tx pgx.Tx, note func(wireNote) error, w
 		}
 	}
 	return nil
+}
+
+// offerRef names an offer: its interaction and the agent it was made to.
+type offerRef struct {
+	id   string
+	user int64
+}
+
+// collectOffers reads (interaction_id, user_id) rows.
+func collectOffers(rows pgx.Rows, err error) ([]offerRef, error) {
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (offerRef, error) {
+		var o offerRef
+		return o, r.Scan(&o.id, &o.user)
+	})
 }
 
 // requeue puts an offered interaction back in its queue, keeping its place (queued_at).
@@ -260,21 +266,10 @@ func pickAgent(ctx context.Context, tx pgx.Tx, serviceID int64, interactionID st
 func (s *AgentStore) ExpireOffers(ctx context.Context) (int, error) {
 	n := 0
 	err := s.tx(ctx, func(tx pgx.Tx, note func(wireNote) error) error {
-		rows, err := tx.Query(ctx, `UPDATE assignments a SET state = 'timed_out', finished_at = now()
+		pairs, err := collectOffers(tx.Query(ctx, `UPDATE assignments a SET state = 'timed_out', finished_at = now()
 			WHERE a.id IN (SELECT id FROM assignments WHERE state = 'offered' AND expires_at < now()
 				FOR UPDATE SKIP LOCKED)
-			RETURNING a.interaction_id, a.user_id`)
-		if err != nil {
-			return err
-		}
-		type pair struct {
-			id   string
-			user int64
-		}
-		pairs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pair, error) {
-			var p pair
-			return p, r.Scan(&p.id, &p.user)
-		})
+			RETURNING a.interaction_id, a.user_id`))
 		if err != nil {
 			return err
 		}
@@ -365,19 +360,7 @@ func (s *AgentStore) Accept(ctx context.Context, req agent.AcceptRequest) (chat.
 }
 
 func writeStrategyUserData(ctx context.Context, tx pgx.Tx, note func(wireNote) error, interactionID string, changes []userdata.Change, lim userdata.Limits) error {
-	entries, err := loadUserData(ctx, tx, interactionID)
-	if err != nil {
-		return err
-	}
-	existing := make(map[string]userdata.Entry, len(entries))
-	for _, e := range entries {
-		existing[e.Key] = e
-	}
-	writes, err := userdata.Plan(userdata.OwnerStrategy, existing, changes, lim)
-	if err != nil {
-		return err
-	}
-	seq, err := applyUserData(ctx, tx, interactionID, writes, "strategy")
+	seq, err := changeUserDataTx(ctx, tx, interactionID, userdata.OwnerStrategy, "strategy", changes, lim)
 	if err != nil || seq == 0 {
 		return err
 	}

@@ -78,6 +78,24 @@ func loadUserData(ctx context.Context, q querier, interactionID string) ([]userd
 	})
 }
 
+// changeUserDataTx plans changes by owner against the interaction's current UserData and applies
+// them; it returns the last seq written (0 when nothing changed). The caller holds the row lock.
+func changeUserDataTx(ctx context.Context, tx pgx.Tx, interactionID string, owner userdata.Owner, actorName string, changes []userdata.Change, lim userdata.Limits) (int64, error) {
+	entries, err := loadUserData(ctx, tx, interactionID)
+	if err != nil {
+		return 0, err
+	}
+	existing := make(map[string]userdata.Entry, len(entries))
+	for _, e := range entries {
+		existing[e.Key] = e
+	}
+	writes, err := userdata.Plan(owner, existing, changes, lim)
+	if err != nil {
+		return 0, err
+	}
+	return applyUserData(ctx, tx, interactionID, writes, actorName)
+}
+
 type changeResult struct {
 	Seq int64     `json:"seq"`
 	At  time.Time `json:"at"`
@@ -105,19 +123,7 @@ func (s *ChatStore) ChangeUserData(ctx context.Context, req chat.UserDataRequest
 				return err
 			}
 		}
-		entries, err := loadUserData(ctx, tx, req.InteractionID)
-		if err != nil {
-			return err
-		}
-		existing := make(map[string]userdata.Entry, len(entries))
-		for _, e := range entries {
-			existing[e.Key] = e
-		}
-		writes, err := userdata.Plan(req.Actor, existing, req.Changes, req.Limits)
-		if err != nil {
-			return err
-		}
-		if res.Seq, err = applyUserData(ctx, tx, req.InteractionID, writes, req.ActorName); err != nil {
+		if res.Seq, err = changeUserDataTx(ctx, tx, req.InteractionID, req.Actor, req.ActorName, req.Changes, req.Limits); err != nil {
 			return err
 		}
 		if err := tx.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&res.At); err != nil {

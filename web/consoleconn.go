@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/a-h/templ"
@@ -42,6 +43,8 @@ type consoleConn struct {
 	done    chan struct{}
 	closing sync.Once
 	limiter *rate.Limiter
+	// ready is set once the page proved itself with the CSRF token; nothing is rendered before.
+	ready atomic.Bool
 
 	mu         sync.Mutex // guards the dirty marks
 	agentDirty bool
@@ -207,6 +210,8 @@ func (c *consoleConn) readPump(ctx context.Context) {
 			}
 			hello = true
 			c.enqueue(resultFrame{Type: "result", ID: in.ID, OK: true})
+			c.ready.Store(true)
+			c.signal() // first render of the live state
 			continue
 		}
 		if !c.limiter.Allow() {
@@ -235,7 +240,6 @@ func (c *consoleConn) writePump(ctx context.Context) {
 		beat.Stop()
 		c.closeWith(websocket.CloseNormalClosure, "")
 	}()
-	c.signal() // first render of live state
 	for {
 		select {
 		case <-c.done:
@@ -249,6 +253,9 @@ func (c *consoleConn) writePump(ctx context.Context) {
 				return
 			}
 		case <-c.wake:
+			if !c.ready.Load() {
+				continue // the dirty marks stay set until the hello arrives
+			}
 			if !c.flush(ctx) {
 				return
 			}

@@ -81,7 +81,9 @@ func poll(t *testing.T, ctx context.Context, what, expr string) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		pctx, cancel := context.WithDeadline(ctx, deadline)
-		_, err := chromedp.Run(pctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(25*time.Millisecond)))
+		// An exception (an element not there yet) counts as "not yet", not as a failure.
+		guarded := "(() => { try { return (" + expr + "); } catch (e) { return false; } })()"
+		_, err := chromedp.Run(pctx, chromedp.Poll[chromedp.Void](guarded, chromedp.WithPollingInterval(25*time.Millisecond)))
 		cancel()
 		if err == nil {
 			return

@@ -337,14 +337,14 @@ func TestBrowserConsoleTwoTabs(t *testing.T) {
 
 	// Custom notices both ways.
 	mustOK(t, c1.do("send_notice", map[string]any{"payload": map[string]any{"page": "/checkout"}}))
-	poll(t, tab1, "customer notice", `document.getElementById('notices-`+id1+`').textContent.includes('/checkout')`)
+	poll(t, tab1, "customer notice", `document.getElementById('notices-`+id1+`')?.textContent.includes('/checkout')`)
 	browse(t, tab1, chromedp.SendKeys(chromedp.ID("notice-"+id1), "Your order shipped"))
 	click(t, tab1, `#chat-`+id1+` form[data-form=send_notice] button[type=submit]`)
 	c1.waitFrame("agent notice", func(f frame) bool { return f["type"] == "notice" && f.str("payload", "text") == "Your order shipped" })
 
 	// Co-browse without a provider: the panel opens, says so and shows the id.
 	mustOK(t, c1.do("update_userdata", map[string]any{"user_data": map[string]any{"CoBrowseSessionId": "CB-9"}}))
-	poll(t, tab1, "co-browse without provider", `(t => t.includes('No co-browse provider is configured') && t.includes('CB-9'))(document.getElementById('cobrowse-`+id1+`').textContent)`)
+	poll(t, tab1, "co-browse without provider", `(t => t.includes('No co-browse provider is configured') && t.includes('CB-9'))(document.getElementById('cobrowse-`+id1+`')?.textContent || '')`)
 
 	// A second chat: messages in the chat not shown get an unread mark.
 	c2, d2 := startSession(t, m, map[string]any{"username": "Second"})
@@ -353,7 +353,7 @@ func TestBrowserConsoleTwoTabs(t *testing.T) {
 	poll(t, tab1, "second chat", `!!document.getElementById('chat-`+id2+`')`)
 	click(t, tab1, `#item-`+id1)
 	mustOK(t, c2.do("send_message", map[string]any{"text": "Hello from the second"}))
-	poll(t, tab1, "unread mark", `document.getElementById('item-`+id2+`').classList.contains('has-unread')`)
+	poll(t, tab1, "unread mark", `document.getElementById('item-`+id2+`')?.classList.contains('has-unread')`)
 	click(t, tab1, `#item-`+id2)
 	poll(t, tab1, "read", `!document.getElementById('item-`+id2+`').classList.contains('has-unread')`)
 

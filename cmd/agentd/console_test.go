@@ -86,16 +86,16 @@ func TestBrowserConsole(t *testing.T) {
 	poll(t, agentTab, "offer", `document.querySelector('#offers .offer .countdown')?.textContent.startsWith('Accept within')`)
 	click(t, agentTab, `#offers button[data-cmd=accept]`)
 	poll(t, customer, "agent connected", `window.log.some(l => l.kind === 'agentConnected' && l.e.party.name === 'Agent alice')`)
-	poll(t, agentTab, "chat panel", `!document.getElementById('chat-`+id+`')?.hidden`)
+	poll(t, agentTab, "chat panel", `(p => !!p && !p.hidden)(document.getElementById('chat-`+id+`'))`)
 
 	// Chat both ways, with typing, and a hostile message shown as text.
 	eval[bool](t, customer, `new Promise(r => window.session.sendMessage('<img src=x onerror="window.pwned=1">Hello agent').done(() => r(true)))`)
-	poll(t, agentTab, "customer message", `document.getElementById('transcript-`+id+`').textContent.includes('<img src=x onerror="window.pwned=1">Hello agent')`)
+	poll(t, agentTab, "customer message", `document.getElementById('transcript-`+id+`')?.textContent.includes('<img src=x onerror="window.pwned=1">Hello agent')`)
 	if eval[bool](t, agentTab, `window.pwned === 1 || document.querySelector('#transcript-`+id+` img') !== null`) {
 		t.Fatal("customer message rendered as HTML in the console")
 	}
 	eval[bool](t, customer, `new Promise(r => window.session.sendTyping({isTyping: true, typedText: 'I need he'}).done(() => r(true)))`)
-	poll(t, agentTab, "customer typing preview", `document.getElementById('typing-`+id+`').textContent.includes('I need he')`)
+	poll(t, agentTab, "customer typing preview", `document.getElementById('typing-`+id+`')?.textContent.includes('I need he')`)
 	browse(t, agentTab, chromedp.SendKeys(chromedp.ID("message-"+id), "Hi Carol, how can I help?"))
 	poll(t, customer, "agent typing", `window.log.some(l => l.kind === "typing" && l.e.isTyping)`)
 	// A double click sends once.
