@@ -382,6 +382,7 @@ func TestBrowserDemoPage(t *testing.T) {
 	})
 
 	screenshot(t, b, "demo-page.png")
+	checkLabels(t, b, "demo page")
 
 	// A reload shows the same conversation, each message once.
 	browse(t, b, chromedp.Reload())
@@ -395,4 +396,24 @@ func TestBrowserDemoPage(t *testing.T) {
 		in, _ := m.Chat.Interaction(ctx, id)
 		return in.State.Over()
 	})
+}
+
+// checkLabels fails the test when a visible control of the page has no accessible name: a
+// <label>, aria-label or aria-labelledby for fields, text or aria-label for buttons and links.
+func checkLabels(t *testing.T, tab context.Context, page string) {
+	t.Helper()
+	missing := eval[string](t, tab, `(() => {
+		const named = (el) => {
+			if (el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')) return true;
+			if (el.matches('button, a')) return el.textContent.trim() !== '';
+			if (el.id && document.querySelector('label[for="' + CSS.escape(el.id) + '"]')) return true;
+			return !!el.closest('label');
+		};
+		return [...document.querySelectorAll('button, a[href], input:not([type=hidden]), select, textarea')]
+			.filter((el) => el.getClientRects().length > 0 && !named(el))
+			.map((el) => el.outerHTML.slice(0, 80)).join('\n');
+	})()`)
+	if missing != "" {
+		t.Fatalf("%s: controls without an accessible name:\n%s", page, missing)
+	}
 }

@@ -363,6 +363,12 @@ func TestBrowserConsoleTwoTabs(t *testing.T) {
 	if eval[bool](t, tab1, `window.pwned === 1`) {
 		t.Fatal("UserData value executed in the console")
 	}
+	// Deleting a key from the panel.
+	click(t, tab1, `#ud-`+id2+` button[data-cmd=delete_userdata][data-key="Evil"]`)
+	poll(t, tab1, "key deleted", `document.querySelector('#ud-`+id2+` tr[data-key="Evil"]') === null`)
+	if udValue(m, id2, "Evil") != "" {
+		t.Fatal("key still in UserData after Delete")
+	}
 }
 
 // TestLoginRateLimit has a node of its own: the limit is per address, and every test client is

@@ -117,6 +117,7 @@ func TestBrowserConsole(t *testing.T) {
 	)
 	poll(t, customer, "agent's visible key", `window.log.some(l => l.kind === 'userdata' && l.e.userData.Tier === 'Gold')`)
 	screenshot(t, agentTab, "console.png")
+	checkLabels(t, agentTab, "console")
 
 	// Co-browse opens by itself when the customer shares a session id; the agent side writes back.
 	eval[bool](t, customer, `new Promise(r => window.session.updateUserData({CoBrowseSessionId: 'CB-42'}).done(() => r(true)))`)
@@ -177,6 +178,7 @@ func TestBrowserConsole(t *testing.T) {
 		t.Fatalf("SurveyURL = %q", surveyURL)
 	}
 	browse(t, customer, chromedp.Navigate(surveyURL))
+	checkLabels(t, customer, "survey page")
 	browse(t, customer,
 		chromedp.WaitVisible(chromedp.CSS(`input[name="q.CSAT"][value="5"]`)),
 		chromedp.Click(chromedp.CSS(`input[name="q.CSAT"][value="5"]`)),
@@ -187,11 +189,13 @@ func TestBrowserConsole(t *testing.T) {
 	browse(t, customer, chromedp.Navigate(surveyURL))
 	poll(t, customer, "answered once", `document.getElementById('survey-answered') !== null`)
 
+
 	// The answers are visible to the agent in the history of that chat.
 	browse(t, agentTab, chromedp.Navigate(m.URL()+"/console"))
 	poll(t, agentTab, "recent chat with CSAT", `document.querySelector('#recent .csat')?.textContent === 'CSAT 5'`)
 	click(t, agentTab, `#recent a`)
 	poll(t, agentTab, "history page", `document.getElementById('survey-answers')?.textContent.includes('Quick and <b>friendly</b>')`)
+	checkLabels(t, agentTab, "history")
 	if got := eval[string](t, agentTab, `document.getElementById('history-disposition').textContent`); got != "Resolved" {
 		t.Fatalf("history disposition %q", got)
 	}

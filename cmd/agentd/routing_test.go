@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -300,5 +301,85 @@ func TestConcurrentCapacity(t *testing.T) {
 		if n := load(t, a, u.ID); n != capacity {
 			t.Fatalf("%s holds %d chats, want %d", u.Username, n, capacity)
 		}
+	}
+}
+
+// TestRoutingOrder: the oldest queued chat is offered first, to the agent idle the longest.
+func TestRoutingOrder(t *testing.T) {
+	t.Parallel()
+	m := startNode(t, newDB(t), func(c *Config) { c.Agent.RouteInterval = 20 * time.Millisecond })
+	ctx := context.Background()
+	for _, s := range []string{"idle", "oldest"} {
+		if err := m.DB.EnsureService(ctx, s, s, chat.Strategy{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Longest idle: both agents ready before any chat arrives; the one ready longer gets it.
+	first := newAgent(t, m, "first", 1, "idle")
+	second := newAgent(t, m, "second", 1, "idle")
+	ready(t, m, first)
+	time.Sleep(20 * time.Millisecond)
+	ready(t, m, second)
+	_, d := startSession(t, m, map[string]any{"service": "idle"})
+	waitOffer(t, m, first, d.str("session_id"))
+
+	// Oldest first: two chats wait; the agent who becomes ready gets the older one.
+	_, older := startSession(t, m, map[string]any{"service": "oldest"})
+	time.Sleep(20 * time.Millisecond)
+	_, newer := startSession(t, m, map[string]any{"service": "oldest"})
+	third := newAgent(t, m, "third", 1, "oldest")
+	ready(t, m, third)
+	waitOffer(t, m, third, older.str("session_id"))
+	if _, err := m.Agents.Assignment(ctx, third, newer.str("session_id")); err == nil {
+		t.Fatal("the newer chat was offered beyond capacity")
+	}
+}
+
+// TestSurveyTemplateAndQuestions: a strategy can point SurveyURL at an external survey and ask its
+// own questions on agentd's page.
+func TestSurveyTemplateAndQuestions(t *testing.T) {
+	t.Parallel()
+	m := startNode(t, newDB(t), func(c *Config) { c.Agent.RouteInterval = 50 * time.Millisecond })
+	ctx := context.Background()
+	for _, s := range []string{"external", "custom"} {
+		if err := m.DB.EnsureService(ctx, s, s, chat.Strategy{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setStrategy(t, m, "external", agent.Strategy{Survey: &agent.Survey{URLTemplate: "https://survey.example/s?t={token}&chat={interactionId}"}})
+	setStrategy(t, m, "custom", agent.Strategy{Survey: &agent.Survey{When: "routed", Questions: []agent.SurveyQuestion{
+		{ID: "NPS", Label: "Would you recommend us?", Type: "scale"}, {ID: "Why", Label: "Why?", Type: "text"},
+	}}})
+	u := newAgent(t, m, "sue", 3, "external", "custom")
+	ready(t, m, u)
+	c1, d1 := startSession(t, m, map[string]any{"service": "external"})
+	id1 := d1.str("session_id")
+	waitOffer(t, m, u, id1)
+	if _, err := m.Agents.Accept(ctx, u, id1); err != nil {
+		t.Fatal(err)
+	}
+	got := mustOK(t, c1.do("get_userdata", map[string]any{"key": "SurveyURL"})).str("user_data", "SurveyURL")
+	if !strings.HasPrefix(got, "https://survey.example/s?t=") || !strings.HasSuffix(got, "&chat="+id1) {
+		t.Fatalf("templated SurveyURL %q", got)
+	}
+
+	c2, d2 := startSession(t, m, map[string]any{"service": "custom"})
+	id2 := d2.str("session_id")
+	waitOffer(t, m, u, id2)
+	if _, err := m.Agents.Accept(ctx, u, id2); err != nil {
+		t.Fatal(err)
+	}
+	url := mustOK(t, c2.do("get_userdata", map[string]any{"key": "SurveyURL"})).str("user_data", "SurveyURL")
+	token := url[strings.LastIndex(url, "/")+1:]
+	form, err := m.Agents.Survey(ctx, token)
+	if err != nil || len(form.Questions) != 2 || form.Questions[0].ID != "NPS" {
+		t.Fatalf("survey form %+v %v", form, err)
+	}
+	if err := m.Agents.SubmitSurvey(ctx, token, map[string]string{"NPS": "5", "Why": "Fast"}); err != nil {
+		t.Fatal(err)
+	}
+	if udValue(m, id2, "Survey.NPS") != `"5"` || udValue(m, id2, "Survey.Why") != `"Fast"` {
+		t.Fatal("custom answers not in UserData")
 	}
 }
