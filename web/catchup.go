@@ -28,6 +28,12 @@ func (c *conn) flush(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()
 	retry := false
+	movedService := false // an agent left: the chat may have been transferred to another service
+	left := func(ev chat.Event) {
+		if ev.Kind == chat.EventPartyLeft && ev.Party != nil && ev.Party.Type != chat.PartyClient {
+			movedService = true
+		}
+	}
 
 	for _, ev := range pending {
 		if ev.Index < next {
@@ -40,6 +46,7 @@ func (c *conn) flush(ctx context.Context) bool {
 		if !c.writeJSON(eventFrame{Type: "event", Event: eventOf(ev)}) {
 			return false
 		}
+		left(ev)
 		next++
 	}
 	for eventsDirty {
@@ -53,6 +60,7 @@ func (c *conn) flush(ctx context.Context) bool {
 			if !c.writeJSON(eventFrame{Type: "event", Event: eventOf(ev)}) {
 				return false
 			}
+			left(ev)
 			next = ev.Index + 1
 		}
 		eventsDirty = len(evs) == chat.MaxTranscriptPage
@@ -77,6 +85,18 @@ func (c *conn) flush(ctx context.Context) bool {
 	for _, t := range typing {
 		if !c.writeJSON(typingFrame{Type: "typing", Party: partyOf(t.Party), IsTyping: t.IsTyping, Text: t.Text, Timestamp: millis(t.At)}) {
 			return false
+		}
+	}
+
+	if movedService {
+		// A transfer moved the chat to another service: follow that queue's position now.
+		if in, err := c.srv.chat.Interaction(ctx, s.interactionID); err == nil && in.ServiceID != s.serviceID {
+			c.srv.hub.detach(c, s.interactionID, s.serviceID)
+			c.srv.hub.attach(c, s.interactionID, in.ServiceID)
+			c.mu.Lock()
+			c.sess.serviceID = in.ServiceID
+			c.mu.Unlock()
+			queueDirty = true
 		}
 	}
 

@@ -182,12 +182,29 @@ func TestRouting(t *testing.T) {
 		if _, err := m.Agents.Send(ctx, u, id, "", "Let me transfer you"); err != nil {
 			t.Fatal(err)
 		}
-		// Transfer to a service: queued there, taken by one of its agents, history intact.
-		ready(t, m, v)
+		// Transfer to a service: queued there behind a chat already waiting, with the customer
+		// following its position in the new queue; then taken by one of its agents, history intact.
+		waiting, _ := startSession(t, m, map[string]any{"service": "second"})
 		if err := m.Agents.Transfer(ctx, u, id, agent.TransferTarget{Service: "second"}); err != nil {
 			t.Fatal(err)
 		}
 		c.waitEvent("otto left", func(ev frame) bool { return ev.str("kind") == "party_left" && ev.str("party", "name") == "Agent otto" })
+		c.waitFrame("position 2 in the new queue", func(f frame) bool { return f["type"] == "queue" && f.num("position") == 2 })
+		mustOK(t, waiting.do("leave", nil))
+		c.waitFrame("position 1 in the new queue", func(f frame) bool { return f["type"] == "queue" && f.num("position") == 1 && f.num("timestamp") > 0 })
+		c.wait("position 1 after position 2", func() bool {
+			seen2 := false
+			for _, f := range c.frames {
+				if f["type"] == "queue" && f.num("position") == 2 {
+					seen2 = true
+				}
+				if seen2 && f["type"] == "queue" && f.num("position") == 1 {
+					return true
+				}
+			}
+			return false
+		})
+		ready(t, m, v)
 		waitOffer(t, m, v, id)
 		if _, err := m.Agents.Accept(ctx, v, id); err != nil {
 			t.Fatal(err)
