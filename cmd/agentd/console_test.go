@@ -189,7 +189,6 @@ func TestBrowserConsole(t *testing.T) {
 	browse(t, customer, chromedp.Navigate(surveyURL))
 	poll(t, customer, "answered once", `document.getElementById('survey-answered') !== null`)
 
-
 	// The answers are visible to the agent in the history of that chat.
 	browse(t, agentTab, chromedp.Navigate(m.URL()+"/console"))
 	poll(t, agentTab, "recent chat with CSAT", `document.querySelector('#recent .csat')?.textContent === 'CSAT 5'`)
