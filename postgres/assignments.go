@@ -60,23 +60,10 @@ func errNotYours() error {
 
 // QueueCounts returns the number of waiting chats per service the agent belongs to.
 func (s *AgentStore) QueueCounts(ctx context.Context, userID int64) (map[string]int, error) {
-	rows, err := s.db.Pool.Query(ctx, `SELECT s.name, count(i.id) FROM user_services us
+	return s.countBy(ctx, `SELECT s.name, count(i.id) FROM user_services us
 		JOIN services s ON s.id = us.service_id
 		LEFT JOIN interactions i ON i.service_id = s.id AND i.state = 'queued'
 		WHERE us.user_id = $1 GROUP BY s.name`, userID)
-	if err != nil {
-		return nil, translate(err)
-	}
-	out := map[string]int{}
-	for rows.Next() {
-		var name string
-		var n int
-		if err := rows.Scan(&name, &n); err != nil {
-			return nil, translate(err)
-		}
-		out[name] = n
-	}
-	return out, translate(rows.Err())
 }
 
 // ServiceStrategy returns a service's strategy by id.
@@ -346,4 +333,32 @@ func (s *AgentStore) WrapInfo(ctx context.Context, interactionID string) (dispos
 	}
 	err = s.db.Pool.QueryRow(ctx, `SELECT disposition, wrap_notes FROM interactions WHERE id = $1`, interactionID).Scan(&disposition, &notes)
 	return disposition, notes, translate(err)
+}
+
+// QueueWaiting returns the number of queued chats per service (for metrics).
+func (s *AgentStore) QueueWaiting(ctx context.Context) (map[string]int, error) {
+	return s.countBy(ctx, `SELECT s.name, count(i.id) FROM services s
+		LEFT JOIN interactions i ON i.service_id = s.id AND i.state = 'queued' GROUP BY s.name`)
+}
+
+// AgentStates returns the number of enabled agents per presence state (for metrics).
+func (s *AgentStore) AgentStates(ctx context.Context) (map[string]int, error) {
+	return s.countBy(ctx, `SELECT state, count(*) FROM users WHERE NOT disabled GROUP BY state`)
+}
+
+func (s *AgentStore) countBy(ctx context.Context, sql string, args ...any) (map[string]int, error) {
+	rows, err := s.db.Pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	out := map[string]int{}
+	for rows.Next() {
+		var k string
+		var n int
+		if err := rows.Scan(&k, &n); err != nil {
+			return nil, translate(err)
+		}
+		out[k] = n
+	}
+	return out, translate(rows.Err())
 }

@@ -79,7 +79,13 @@ func (c *conn) handleFrame(ctx context.Context, frame []byte) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
+	start := time.Now()
 	data, err := run(ctx, c, id, in.Args)
+	code := "ok"
+	if err != nil && err != errAnswered {
+		code = agentd.ErrorCode(err)
+	}
+	c.srv.metrics.command("customer", *in.Cmd, code, time.Since(start))
 	if err == errAnswered {
 		return
 	}

@@ -168,6 +168,7 @@ func (c *conn) enqueue(v any) {
 	case <-c.done:
 	case <-t.C:
 		c.logger.Warn("send queue full; dropping slow connection")
+		c.srv.metrics.dropped()
 		c.closeWith(websocket.CloseTryAgainLater, "too slow")
 	}
 }

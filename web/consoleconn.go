@@ -163,6 +163,7 @@ func (c *consoleConn) enqueue(v any) {
 	case c.send <- b:
 	case <-c.done:
 	case <-t.C:
+		c.srv.metrics.dropped()
 		c.closeWith(websocket.CloseTryAgainLater, "too slow")
 	}
 }
@@ -219,8 +220,14 @@ func (c *consoleConn) readPump(ctx context.Context) {
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, commandTimeout)
+		start := time.Now()
 		data, err := c.run(cctx, in.ID, in.Cmd, in.Args)
 		cancel()
+		code := "ok"
+		if err != nil {
+			code = agentd.ErrorCode(err)
+		}
+		c.srv.metrics.command("console", consoleCommandLabel(in.Cmd), code, time.Since(start))
 		if err != nil {
 			if agentd.ErrorClass(err) == agentd.EINTERNAL {
 				c.logger.Error("console command failed", "cmd", in.Cmd, "err", err)
@@ -493,4 +500,14 @@ func (c *consoleConn) render(ctx context.Context, agentDirty, queueDirty bool, e
 		}
 	}
 	return nil
+}
+
+// consoleCommandLabel keeps the metric label set bounded to the known console commands.
+func consoleCommandLabel(cmd string) string {
+	switch cmd {
+	case "set_state", "accept", "decline", "send", "typing", "set_userdata", "delete_userdata", "send_notice",
+		"cobrowse_joined", "transfer", "end", "wrapup", "canned":
+		return cmd
+	}
+	return "unknown"
 }

@@ -86,6 +86,7 @@ type Server struct {
 	chat         *chat.Service
 	agents       *agent.Service
 	admin        *agent.Admin
+	metrics      *Metrics
 	hub          *Hub
 	logger       *slog.Logger
 	ready        func(context.Context) error
@@ -101,7 +102,7 @@ type Server struct {
 
 // NewServer builds the server and its routes. ready reports whether the node can serve (database
 // reachable, migrations current, LISTEN connected).
-func NewServer(cfg Config, agents *agent.Service, admin *agent.Admin, hub *Hub, ready func(context.Context) error, logger *slog.Logger) *Server {
+func NewServer(cfg Config, agents *agent.Service, admin *agent.Admin, hub *Hub, metrics *Metrics, ready func(context.Context) error, logger *slog.Logger) *Server {
 	svc := agents.Chat()
 	if cfg.MaxFrameBytes == 0 {
 		cfg.MaxFrameBytes = DefaultConfig.MaxFrameBytes
@@ -117,7 +118,7 @@ func NewServer(cfg Config, agents *agent.Service, admin *agent.Admin, hub *Hub, 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg: cfg, chat: svc, agents: agents, admin: admin, hub: hub, logger: logger, ready: ready,
+		cfg: cfg, chat: svc, agents: agents, admin: admin, hub: hub, metrics: metrics, logger: logger, ready: ready,
 		loginLimiter: newIPLimiter(10, 5),
 		startLimiter: newIPLimiter(cfg.StartsPerMinute, cfg.StartBurst),
 		connLimiter:  newIPLimiter(cfg.ConnectsPerMinute, cfg.ConnectBurst),
@@ -162,6 +163,10 @@ func (s *Server) routes() *echo.Echo {
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = s.handleError
 	e.Use(middleware.Recover())
+	if s.metrics != nil {
+		e.Use(s.metrics.middleware)
+		e.GET("/metrics", s.metrics.handler())
+	}
 	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
 		XSSProtection:         "0",
 		ContentTypeNosniff:    "nosniff",

@@ -85,13 +85,15 @@ func (m *Main) Run(ctx context.Context) error {
 	agentStore := postgres.NewAgentStore(m.DB, chatStore)
 	agentStore.SetLocal(hub)
 	m.Agents = agent.NewService(agentStore, m.Chat, m.Config.Agent, m.Logger)
+	metrics := web.NewMetrics(hub, agentStore, m.Config.MetricsToken)
 	hub.Observe(func(n chat.Notification) {
+		metrics.Broadcast(n)
 		if n.Kind == chat.NotifyQueue || n.Kind == chat.NotifyAgent {
 			m.Agents.Wake()
 		}
 	})
 	m.Listener = postgres.NewListener(m.Config.DatabaseURL, m.Config.NodeID, hub, hub.Resync, m.Logger)
-	m.Server = web.NewServer(m.Config.Web, m.Agents, agent.NewAdmin(agentStore, m.Agents), hub, m.ready, m.Logger)
+	m.Server = web.NewServer(m.Config.Web, m.Agents, agent.NewAdmin(agentStore, m.Agents), hub, metrics, m.ready, m.Logger)
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancel = cancel

@@ -31,6 +31,7 @@ type Config struct {
 	Web            web.Config
 	Chat           chat.Config
 	Agent          agent.Config
+	MetricsToken   string
 	allowedOrigins string
 }
 
@@ -50,6 +51,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.NodeID, "node-id", env("AGENTD_NODE_ID", ""), "this node's name in logs and notifications; default host:pid:random (AGENTD_NODE_ID)")
 	fs.StringVar(&c.Agent.PublicURL, "public-url", env("AGENTD_PUBLIC_URL", ""), "agentd's base URL as customers reach it, for survey links; default http://ADDR (AGENTD_PUBLIC_URL)")
 	fs.StringVar(&c.Agent.CoBrowseURL, "cobrowse-url", env("AGENTD_COBROWSE_URL", ""), "co-browse provider URL template with {CoBrowseSessionId} and {interactionId} (AGENTD_COBROWSE_URL)")
+	fs.StringVar(&c.MetricsToken, "metrics-token", env("AGENTD_METRICS_TOKEN", ""), "bearer token for /metrics; without it only loopback may scrape (AGENTD_METRICS_TOKEN)")
 	fs.StringVar(&c.LogFormat, "log-format", env("AGENTD_LOG_FORMAT", "text"), "log format: text or json (AGENTD_LOG_FORMAT)")
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -68,4 +69,58 @@ func TestHealth(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || body["reason"] != "migrations pending" {
 		t.Fatalf("/readyz with pending migrations: %d %v", resp.StatusCode, body)
 	}
+}
+
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	db := newDB(t)
+	scrape := func(t *testing.T, m *Main, token string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, m.URL()+"/metrics", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+
+	t.Run("OK_Loopback", func(t *testing.T) {
+		m := startNode(t, db)
+		c, _ := startSession(t, m, nil)
+		mustOK(t, c.do("send_message", map[string]any{"text": "counted"}))
+		mustErr(t, c.do("send_message", map[string]any{"text": ""}), "invalid_text")
+		if resp, err := http.Get(m.URL() + "/healthz"); err == nil {
+			resp.Body.Close()
+		}
+		status, body := scrape(t, m, "")
+		for _, want := range []string{
+			`agentd_commands_total{cmd="send_message",result="ok",surface="customer"} 1`,
+			`agentd_commands_total{cmd="send_message",result="invalid_text",surface="customer"} 1`,
+			`agentd_websocket_connections 1`,
+			`agentd_queue_waiting{service="default"} 1`,
+			`agentd_http_requests_total{method="GET",route="/healthz",status="200"} 1`,
+		} {
+			if status != http.StatusOK || !strings.Contains(body, want) {
+				t.Fatalf("metrics (%d) lack %s", status, want)
+			}
+		}
+	})
+
+	t.Run("ErrToken", func(t *testing.T) {
+		m := startNode(t, db, func(c *Config) { c.MetricsToken = "scrape-secret" })
+		if status, _ := scrape(t, m, ""); status != http.StatusUnauthorized {
+			t.Fatalf("metrics without the token: %d", status)
+		}
+		if status, _ := scrape(t, m, "wrong"); status != http.StatusUnauthorized {
+			t.Fatalf("metrics with a wrong token: %d", status)
+		}
+		if status, body := scrape(t, m, "scrape-secret"); status != http.StatusOK || !strings.Contains(body, "go_goroutines") {
+			t.Fatalf("metrics with the token: %d", status)
+		}
+	})
 }

@@ -1,0 +1,159 @@
+package web
+
+import (
+	"context"
+	"crypto/subtle"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"agentd/chat"
+)
+
+// Metrics are the node's Prometheus metrics. They live in their own registry (no global state).
+type Metrics struct {
+	registry     *prometheus.Registry
+	requests     *prometheus.CounterVec
+	reqDuration  *prometheus.HistogramVec
+	commands     *prometheus.CounterVec
+	cmdDuration  *prometheus.HistogramVec
+	broadcasts   *prometheus.CounterVec
+	slowDropped  prometheus.Counter
+	metricsToken string
+}
+
+// Gauges reads values that live in Postgres at scrape time.
+type Gauges interface {
+	QueueWaiting(ctx context.Context) (map[string]int, error)
+	AgentStates(ctx context.Context) (map[string]int, error)
+}
+
+// NewMetrics creates the registry with process, Go, HTTP, websocket, command and queue metrics.
+// token, when set, is required as a bearer token by /metrics; without it only loopback may scrape.
+func NewMetrics(hub *Hub, gauges Gauges, token string) *Metrics {
+	m := &Metrics{registry: prometheus.NewRegistry(), metricsToken: token}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "agentd_http_requests_total", Help: "HTTP requests by route and status.",
+	}, []string{"method", "route", "status"})
+	m.reqDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "agentd_http_request_duration_seconds", Help: "HTTP request latency (websocket upgrades excluded).",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+	}, []string{"route"})
+	m.commands = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "agentd_commands_total", Help: "Websocket commands by surface, command and result code.",
+	}, []string{"surface", "cmd", "result"})
+	m.cmdDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "agentd_command_duration_seconds", Help: "Websocket command latency, including the commit.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+	}, []string{"surface", "cmd"})
+	m.broadcasts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "agentd_notifications_total", Help: "Notifications fanned out by this node's hub, by kind.",
+	}, []string{"kind"})
+	m.slowDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "agentd_slow_connections_dropped_total", Help: "Sockets closed because the client did not read.",
+	})
+	m.registry.MustRegister(
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.requests, m.reqDuration, m.commands, m.cmdDuration, m.broadcasts, m.slowDropped,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "agentd_websocket_connections", Help: "Open websockets on this node."},
+			func() float64 { return float64(hub.Count()) }),
+		&dbCollector{gauges: gauges,
+			waiting: prometheus.NewDesc("agentd_queue_waiting", "Chats waiting in each service's queue.", []string{"service"}, nil),
+			agents:  prometheus.NewDesc("agentd_agents", "Agents by presence state.", []string{"state"}, nil),
+		},
+	)
+	return m
+}
+
+// dbCollector reads queue and agent counts from Postgres when scraped (bounded by a timeout).
+type dbCollector struct {
+	gauges          Gauges
+	waiting, agents *prometheus.Desc
+}
+
+func (d *dbCollector) Describe(ch chan<- *prometheus.Desc) { ch <- d.waiting; ch <- d.agents }
+
+func (d *dbCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if q, err := d.gauges.QueueWaiting(ctx); err == nil {
+		for svc, n := range q {
+			ch <- prometheus.MustNewConstMetric(d.waiting, prometheus.GaugeValue, float64(n), svc)
+		}
+	}
+	if a, err := d.gauges.AgentStates(ctx); err == nil {
+		for st, n := range a {
+			ch <- prometheus.MustNewConstMetric(d.agents, prometheus.GaugeValue, float64(n), st)
+		}
+	}
+}
+
+func (m *Metrics) command(surface, cmd, code string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	if _, known := commands[cmd]; !known && surface == "customer" {
+		cmd = "unknown" // keep label values bounded
+	}
+	m.commands.WithLabelValues(surface, cmd, code).Inc()
+	m.cmdDuration.WithLabelValues(surface, cmd).Observe(d.Seconds())
+}
+
+// Broadcast counts a notification fanned out by the hub.
+func (m *Metrics) Broadcast(n chat.Notification) {
+	if m != nil {
+		m.broadcasts.WithLabelValues(string(n.Kind)).Inc()
+	}
+}
+
+func (m *Metrics) dropped() {
+	if m != nil {
+		m.slowDropped.Inc()
+	}
+}
+
+// middleware counts requests by route pattern (never by raw path, which would explode labels).
+func (m *Metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		status := c.Response().Status
+		if he, ok := err.(*echo.HTTPError); ok {
+			status = he.Code
+		}
+		m.requests.WithLabelValues(c.Request().Method, route, strconv.Itoa(status)).Inc()
+		if !strings.HasPrefix(route, "/ws/") {
+			m.reqDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		}
+		return err
+	}
+}
+
+// handler serves /metrics to loopback scrapers, or to anyone with the bearer token when one is set.
+func (m *Metrics) handler() echo.HandlerFunc {
+	h := promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+	return func(c echo.Context) error {
+		r := c.Request()
+		if m.metricsToken != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(m.metricsToken)) != 1 {
+				return c.String(http.StatusUnauthorized, "metrics need the bearer token (AGENTD_METRICS_TOKEN)\n")
+			}
+		} else if ip := net.ParseIP(c.RealIP()); ip == nil || !ip.IsLoopback() {
+			return c.String(http.StatusForbidden, "metrics are served to loopback only unless AGENTD_METRICS_TOKEN is set\n")
+		}
+		h.ServeHTTP(c.Response(), r)
+		return nil
+	}
+}
