@@ -185,6 +185,8 @@ func TestAdminBrowser(t *testing.T) {
 		if err != nil || !stored.DispositionRequired || stored.SurveyWhen() != "ended" {
 			t.Fatalf("agent side strategy: %+v, %v", stored, err)
 		}
+		screenshot(t, tab, "admin-service.png")
+		checkLabels(t, tab, "admin service page")
 		// The form shows what was saved.
 		if v := eval[string](t, tab, `document.getElementById('dispositions').value`); v != "Resolved\nEscalated\nSpam" {
 			t.Fatalf("dispositions shown as %q", v)
