@@ -16,6 +16,14 @@ type subscriber interface {
 
 type set map[subscriber]struct{}
 
+// memberships records where a connection is subscribed, so unregistering it touches only those
+// entries instead of scanning every room (a node restart disconnects everyone at once).
+type memberships struct {
+	rooms    map[string]struct{}
+	services map[int64]struct{}
+	agents   map[int64]struct{}
+}
+
 // Hub maps interactions, service queues and agents to this node's connections and fans
 // notifications out to them. Broadcast never blocks on a socket: each connection only records
 // what it has to catch up on and is woken; its own write pump does the reading and writing. That
@@ -23,7 +31,7 @@ type set map[subscriber]struct{}
 // here instead of a hub goroutine: nothing is held while doing I/O.
 type Hub struct {
 	mu       sync.RWMutex
-	all      set
+	all      map[subscriber]*memberships
 	rooms    map[string]set // interaction id → connections
 	services map[int64]set  // service id → connections (queue positions, queue counts)
 	agents   map[int64]set  // user id → that agent's consoles
@@ -34,7 +42,7 @@ type Hub struct {
 // NewHub returns an empty hub.
 func NewHub() *Hub {
 	return &Hub{
-		all:      make(set),
+		all:      make(map[subscriber]*memberships),
 		rooms:    make(map[string]set),
 		services: make(map[int64]set),
 		agents:   make(map[int64]set),
@@ -48,7 +56,7 @@ func (h *Hub) register(c subscriber) bool {
 	if h.closed {
 		return false
 	}
-	h.all[c] = struct{}{}
+	h.all[c] = &memberships{rooms: map[string]struct{}{}, services: map[int64]struct{}{}, agents: map[int64]struct{}{}}
 	return true
 }
 
@@ -74,12 +82,15 @@ func remove[K comparable](m map[K]set, k K, c subscriber) {
 func (h *Hub) attach(c subscriber, interactionID string, serviceID int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.all[c]; !ok {
+	m, ok := h.all[c]
+	if !ok {
 		return
 	}
 	add(h.rooms, interactionID, c)
+	m.rooms[interactionID] = struct{}{}
 	if serviceID != 0 {
 		add(h.services, serviceID, c)
+		m.services[serviceID] = struct{}{}
 	}
 }
 
@@ -87,9 +98,15 @@ func (h *Hub) attach(c subscriber, interactionID string, serviceID int64) {
 func (h *Hub) detach(c subscriber, interactionID string, serviceID int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	m, ok := h.all[c]
+	if !ok {
+		return
+	}
 	remove(h.rooms, interactionID, c)
+	delete(m.rooms, interactionID)
 	if serviceID != 0 {
 		remove(h.services, serviceID, c)
+		delete(m.services, serviceID)
 	}
 }
 
@@ -97,29 +114,35 @@ func (h *Hub) detach(c subscriber, interactionID string, serviceID int64) {
 func (h *Hub) watch(c subscriber, userID int64, serviceIDs []int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.all[c]; !ok {
+	m, ok := h.all[c]
+	if !ok {
 		return
 	}
 	add(h.agents, userID, c)
+	m.agents[userID] = struct{}{}
 	for _, id := range serviceIDs {
 		add(h.services, id, c)
+		m.services[id] = struct{}{}
 	}
 }
 
-// unregister removes c from everything.
+// unregister removes c from everything it was subscribed to.
 func (h *Hub) unregister(c subscriber) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	delete(h.all, c)
-	for _, m := range []map[string]set{h.rooms} {
-		for k := range m {
-			remove(m, k, c)
-		}
+	m, ok := h.all[c]
+	if !ok {
+		return
 	}
-	for _, m := range []map[int64]set{h.services, h.agents} {
-		for k := range m {
-			remove(m, k, c)
-		}
+	delete(h.all, c)
+	for k := range m.rooms {
+		remove(h.rooms, k, c)
+	}
+	for k := range m.services {
+		remove(h.services, k, c)
+	}
+	for k := range m.agents {
+		remove(h.agents, k, c)
 	}
 }
 
