@@ -45,6 +45,11 @@ func agentNote(userID int64) wireNote { return wireNote{Kind: "a", User: userID}
 func (s *AgentStore) SetState(ctx context.Context, userID int64, state agent.State, reason string) (agent.User, error) {
 	var u agent.User
 	err := s.tx(ctx, func(tx pgx.Tx, note func(wireNote) error) error {
+		if state == agent.StateOffline {
+			if err := withdrawOffers(ctx, tx, note, userID); err != nil {
+				return err
+			}
+		}
 		tag, err := tx.Exec(ctx, `UPDATE users SET state = $2, not_ready_reason = $3,
 			state_since = CASE WHEN state = $2 AND not_ready_reason = $3 THEN state_since ELSE now() END,
 			last_seen_at = now() WHERE id = $1`, userID, state, reason)
@@ -54,11 +59,6 @@ func (s *AgentStore) SetState(ctx context.Context, userID int64, state agent.Sta
 		if tag.RowsAffected() == 0 {
 			return errUserNotFound()
 		}
-		if state == agent.StateOffline {
-			if err := withdrawOffers(ctx, tx, note, `a.user_id = $1`, userID); err != nil {
-				return err
-			}
-		}
 		if u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = $1`, userID)); err != nil {
 			return err
 		}
@@ -67,39 +67,40 @@ func (s *AgentStore) SetState(ctx context.Context, userID int64, state agent.Sta
 	return u, err
 }
 
-// withdrawOffers puts the offered (not yet accepted) interactions matching where back in queue.
-func withdrawOffers(ctx context.Context, tx pgx.Tx, note func(wireNote) error, where string, args ...any) error {
-	pairs, err := collectOffers(tx.Query(ctx, `UPDATE assignments a SET state = 'withdrawn', finished_at = now()
-		WHERE a.state = 'offered' AND `+where+` RETURNING a.interaction_id, a.user_id`, args...))
+// Lock order. Every transaction here takes row locks in the order interaction → assignment →
+// user, the order Accept, Decline, Transfer and WrapUp follow, so two of them never wait on each
+// other in a cycle (an offer timing out while the agent clicks Accept, or goes offline).
+
+// withdrawOffers puts the chats offered to (but not accepted by) an agent back in their queue.
+func withdrawOffers(ctx context.Context, tx pgx.Tx, note func(wireNote) error, userID int64) error {
+	rows, err := tx.Query(ctx, `SELECT interaction_id FROM assignments WHERE user_id = $1 AND state = 'offered'`, userID)
 	if err != nil {
 		return err
 	}
-	for _, p := range pairs {
-		if err := requeue(ctx, tx, note, p.id); err != nil {
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM interactions WHERE id = $1 FOR UPDATE`, id); err != nil {
 			return err
 		}
-		if err := note(agentNote(p.user)); err != nil {
+		tag, err := tx.Exec(ctx, `UPDATE assignments SET state = 'withdrawn', finished_at = now()
+			WHERE interaction_id = $1 AND user_id = $2 AND state = 'offered'`, id, userID)
+		if err != nil {
 			return err
 		}
+		if tag.RowsAffected() == 0 {
+			continue // accepted or withdrawn meanwhile
+		}
+		if err := requeue(ctx, tx, note, id); err != nil {
+			return err
+		}
+	}
+	if len(ids) > 0 {
+		return note(agentNote(userID))
 	}
 	return nil
-}
-
-// offerRef names an offer: its interaction and the agent it was made to.
-type offerRef struct {
-	id   string
-	user int64
-}
-
-// collectOffers reads (interaction_id, user_id) rows.
-func collectOffers(rows pgx.Rows, err error) ([]offerRef, error) {
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (offerRef, error) {
-		var o offerRef
-		return o, r.Scan(&o.id, &o.user)
-	})
 }
 
 // requeue puts an offered interaction back in its queue, keeping its place (queued_at).
@@ -127,20 +128,31 @@ func (s *AgentStore) Heartbeat(ctx context.Context, userID int64) error {
 func (s *AgentStore) SweepAbsent(ctx context.Context, grace time.Duration) ([]int64, error) {
 	var ids []int64
 	err := s.tx(ctx, func(tx pgx.Tx, note func(wireNote) error) error {
-		rows, err := tx.Query(ctx, `UPDATE users SET state = 'offline', not_ready_reason = '', state_since = now()
-			WHERE state <> 'offline' AND (last_seen_at IS NULL OR last_seen_at < now() - $1::interval) RETURNING id`, grace)
+		rows, err := tx.Query(ctx, `SELECT id FROM users
+			WHERE state <> 'offline' AND (last_seen_at IS NULL OR last_seen_at < now() - $1::interval)`, grace)
 		if err != nil {
 			return err
 		}
-		if ids, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {
+		candidates, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
 			return err
 		}
-		for _, id := range ids {
-			if err := withdrawOffers(ctx, tx, note, `a.user_id = $1`, id); err != nil {
+		ids = ids[:0]
+		for _, id := range candidates {
+			if err := withdrawOffers(ctx, tx, note, id); err != nil {
 				return err
 			}
-			if err := note(agentNote(id)); err != nil {
+			// Checked again under the row lock: a console may have come back meanwhile.
+			tag, err := tx.Exec(ctx, `UPDATE users SET state = 'offline', not_ready_reason = '', state_since = now()
+				WHERE id = $1 AND state <> 'offline' AND (last_seen_at IS NULL OR last_seen_at < now() - $2::interval)`, id, grace)
+			if err != nil {
 				return err
+			}
+			if tag.RowsAffected() == 1 {
+				ids = append(ids, id)
+				if err := note(agentNote(id)); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -262,30 +274,55 @@ func pickAgent(ctx context.Context, tx pgx.Tx, serviceID int64, interactionID st
 }
 
 // ExpireOffers times out offers past their deadline: the interaction goes back to its place in
-// the queue and the agent who missed it is set not ready.
+// the queue and the agent who missed it is set not ready. Interactions another transaction holds
+// (an Accept in progress) are skipped, not waited for; the next pass sees them again.
 func (s *AgentStore) ExpireOffers(ctx context.Context) (int, error) {
 	n := 0
 	err := s.tx(ctx, func(tx pgx.Tx, note func(wireNote) error) error {
-		pairs, err := collectOffers(tx.Query(ctx, `UPDATE assignments a SET state = 'timed_out', finished_at = now()
-			WHERE a.id IN (SELECT id FROM assignments WHERE state = 'offered' AND expires_at < now()
-				FOR UPDATE SKIP LOCKED)
-			RETURNING a.interaction_id, a.user_id`))
+		rows, err := tx.Query(ctx, `SELECT id, interaction_id, user_id FROM assignments
+			WHERE state = 'offered' AND expires_at < now() ORDER BY expires_at LIMIT 200`)
 		if err != nil {
 			return err
 		}
-		for _, p := range pairs {
-			if err := requeue(ctx, tx, note, p.id); err != nil {
+		type offer struct {
+			id, user      int64
+			interactionID string
+		}
+		overdue, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (offer, error) {
+			var o offer
+			return o, r.Scan(&o.id, &o.interactionID, &o.user)
+		})
+		if err != nil {
+			return err
+		}
+		for _, o := range overdue {
+			var locked bool
+			err := tx.QueryRow(ctx, `SELECT true FROM interactions WHERE id = $1 FOR UPDATE SKIP LOCKED`, o.interactionID).Scan(&locked)
+			if err == pgx.ErrNoRows {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			tag, err := tx.Exec(ctx, `UPDATE assignments SET state = 'timed_out', finished_at = now() WHERE id = $1 AND state = 'offered'`, o.id)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				continue
+			}
+			if err := requeue(ctx, tx, note, o.interactionID); err != nil {
 				return err
 			}
 			if _, err := tx.Exec(ctx, `UPDATE users SET state = 'not_ready', not_ready_reason = $2, state_since = now()
-				WHERE id = $1 AND state = 'ready'`, p.user, agent.ReasonMissedOffer); err != nil {
+				WHERE id = $1 AND state = 'ready'`, o.user, agent.ReasonMissedOffer); err != nil {
 				return err
 			}
-			if err := note(agentNote(p.user)); err != nil {
+			if err := note(agentNote(o.user)); err != nil {
 				return err
 			}
+			n++
 		}
-		n = len(pairs)
 		return nil
 	})
 	return n, err

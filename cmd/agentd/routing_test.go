@@ -400,3 +400,81 @@ func TestSurveyTemplateAndQuestions(t *testing.T) {
 		t.Fatal("custom answers not in UserData")
 	}
 }
+
+// TestRoutingRaces runs accepts right at the offer deadline, with agents going offline and back,
+// against routers on two nodes. Every outcome must be a clean one: the accept wins or the offer is
+// gone, and every chat ends up queued, offered once or active once, never in between.
+func TestRoutingRaces(t *testing.T) {
+	t.Parallel()
+	db := newDB(t)
+	fast := func(c *Config) { c.Agent.RouteInterval = 10 * time.Millisecond }
+	a := startNode(t, db, fast)
+	b := startNode(t, db, fast)
+	ctx := context.Background()
+	if err := a.DB.EnsureService(ctx, "race", "Race", chat.Strategy{}); err != nil {
+		t.Fatal(err)
+	}
+	setStrategy(t, a, "race", agent.Strategy{AcceptTimeoutSeconds: 1})
+	var users []agent.User
+	for i := range 4 {
+		u := newAgent(t, a, fmt.Sprintf("racer%d", i), 2, "race")
+		ready(t, a, u)
+		users = append(users, u)
+	}
+	var ids []string
+	for range 16 {
+		_, d := startSession(t, a, map[string]any{"service": "race"})
+		ids = append(ids, d.str("session_id"))
+	}
+	deadline := time.Now().Add(4 * time.Second)
+	var wg sync.WaitGroup
+	for i, u := range users {
+		node := []*Main{a, b}[i%2]
+		wg.Go(func() {
+			for n := 0; time.Now().Before(deadline); n++ {
+				as, err := node.Agents.Assignments(ctx, u)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for _, x := range as {
+					if x.State != agent.AssignOffered || x.ExpiresAt == nil {
+						continue
+					}
+					time.Sleep(time.Until(x.ExpiresAt.Add(-time.Duration(n%3) * 5 * time.Millisecond)))
+					if _, err := node.Agents.Accept(ctx, u, x.InteractionID); err != nil {
+						if code := agentd.ErrorCode(err); code != "offer_gone" && code != "not_your_chat" {
+							t.Errorf("accept at the deadline: %v", err)
+						}
+					}
+				}
+				if n%7 == 3 {
+					if _, err := node.Agents.SetState(ctx, u, agent.StateOffline, ""); err != nil {
+						t.Errorf("offline: %v", err)
+					}
+				}
+				if _, err := node.Agents.SetState(ctx, u, agent.StateReady, ""); err != nil {
+					t.Errorf("ready: %v", err)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+	var bad int
+	if err := a.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM interactions i WHERE i.id = ANY($1) AND NOT (
+		(i.state = 'queued' AND NOT EXISTS (SELECT 1 FROM assignments x WHERE x.interaction_id = i.id AND x.state IN ('offered', 'active')))
+		OR (i.state = 'offered' AND (SELECT count(*) FROM assignments x WHERE x.interaction_id = i.id AND x.state = 'offered') = 1)
+		OR (i.state = 'active' AND (SELECT count(*) FROM assignments x WHERE x.interaction_id = i.id AND x.state = 'active') = 1))`,
+		ids).Scan(&bad); err != nil {
+		t.Fatal(err)
+	}
+	if bad != 0 {
+		t.Fatalf("%d chats in an inconsistent routing state", bad)
+	}
+	for _, u := range users {
+		if n := load(t, a, u.ID); n > 2 {
+			t.Fatalf("%s holds %d chats with capacity 2", u.Username, n)
+		}
+	}
+}
