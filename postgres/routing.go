@@ -69,11 +69,12 @@ func (s *AgentStore) SetState(ctx context.Context, userID int64, state agent.Sta
 
 // Lock order. Every transaction here takes row locks in the order interaction → assignment →
 // user, the order Accept, Decline, Transfer and WrapUp follow, so two of them never wait on each
-// other in a cycle (an offer timing out while the agent clicks Accept, or goes offline).
+// other in a cycle (an offer timing out while the agent clicks Accept, or goes offline). Where one
+// transaction locks several rows of a kind and waits for them, it takes them sorted by id.
 
 // withdrawOffers puts the chats offered to (but not accepted by) an agent back in their queue.
 func withdrawOffers(ctx context.Context, tx pgx.Tx, note func(wireNote) error, userID int64) error {
-	rows, err := tx.Query(ctx, `SELECT interaction_id FROM assignments WHERE user_id = $1 AND state = 'offered'`, userID)
+	rows, err := tx.Query(ctx, `SELECT interaction_id FROM assignments WHERE user_id = $1 AND state = 'offered' ORDER BY interaction_id`, userID)
 	if err != nil {
 		return err
 	}
@@ -129,7 +130,7 @@ func (s *AgentStore) SweepAbsent(ctx context.Context, grace time.Duration) ([]in
 	var ids []int64
 	err := s.tx(ctx, func(tx pgx.Tx, note func(wireNote) error) error {
 		rows, err := tx.Query(ctx, `SELECT id FROM users
-			WHERE state <> 'offline' AND (last_seen_at IS NULL OR last_seen_at < now() - $1::interval)`, grace)
+			WHERE state <> 'offline' AND (last_seen_at IS NULL OR last_seen_at < now() - $1::interval) ORDER BY id`, grace)
 		if err != nil {
 			return err
 		}
