@@ -125,40 +125,38 @@ func (s *AgentStore) Heartbeat(ctx context.Context, userID int64) error {
 }
 
 // SweepAbsent sets agents whose consoles have all been gone for longer than grace offline, and
-// re-queues the chats offered to them. Their active chats stay theirs (docs/console.md).
+// re-queues the chats offered to them. Their active chats stay theirs (docs/console.md). Each
+// agent is one transaction, so the lock order (interactions, then the user) holds.
 func (s *AgentStore) SweepAbsent(ctx context.Context, grace time.Duration) ([]int64, error) {
+	rows, err := s.db.Pool.Query(ctx, `SELECT id FROM users
+		WHERE state <> 'offline' AND (last_seen_at IS NULL OR last_seen_at < now() - $1::interval) ORDER BY id`, grace)
+	if err != nil {
+		return nil, translate(err)
+	}
+	candidates, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, translate(err)
+	}
 	var ids []int64
-	err := s.tx(ctx, func(tx pgx.Tx, note func(wireNote) error) error {
-		rows, err := tx.Query(ctx, `SELECT id FROM users
-			WHERE state <> 'offline' AND (last_seen_at IS NULL OR last_seen_at < now() - $1::interval) ORDER BY id`, grace)
-		if err != nil {
-			return err
-		}
-		candidates, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			return err
-		}
-		ids = ids[:0]
-		for _, id := range candidates {
+	for _, id := range candidates {
+		err := s.tx(ctx, func(tx pgx.Tx, note func(wireNote) error) error {
 			if err := withdrawOffers(ctx, tx, note, id); err != nil {
 				return err
 			}
 			// Checked again under the row lock: a console may have come back meanwhile.
 			tag, err := tx.Exec(ctx, `UPDATE users SET state = 'offline', not_ready_reason = '', state_since = now()
 				WHERE id = $1 AND state <> 'offline' AND (last_seen_at IS NULL OR last_seen_at < now() - $2::interval)`, id, grace)
-			if err != nil {
+			if err != nil || tag.RowsAffected() == 0 {
 				return err
 			}
-			if tag.RowsAffected() == 1 {
-				ids = append(ids, id)
-				if err := note(agentNote(id)); err != nil {
-					return err
-				}
-			}
+			ids = append(ids, id)
+			return note(agentNote(id))
+		})
+		if err != nil {
+			return ids, err
 		}
-		return nil
-	})
-	return ids, err
+	}
+	return ids, nil
 }
 
 func loadStrategy(ctx context.Context, q querier, serviceID int64) (agent.Strategy, error) {
