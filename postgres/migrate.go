@@ -12,6 +12,9 @@ import (
 
 const versionTable = "schema_version"
 
+// migrateLockKey is agentd's advisory lock key for migrations ("agentd" in ASCII).
+const migrateLockKey int64 = 0x616765_6e7464
+
 func newMigrator(ctx context.Context, conn *pgx.Conn) (*migrate.Migrator, error) {
 	m, err := migrate.NewMigrator(ctx, conn, versionTable)
 	if err != nil {
@@ -35,6 +38,12 @@ func Migrate(ctx context.Context, databaseURL string) (applied int, err error) {
 		return 0, fmt.Errorf("postgres: cannot reach database at %s: %s", redact(cfg), rootCause(err))
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
+	// tern takes an advisory lock inside Migrate; this one also covers reading the version before
+	// and after, so the count reported is what this call applied, not what a concurrent node did.
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrateLockKey); err != nil {
+		return 0, fmt.Errorf("postgres: migrate: lock: %w", err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrateLockKey) //nolint:errcheck
 	m, err := newMigrator(ctx, conn)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: migrate: %w", err)

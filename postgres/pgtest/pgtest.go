@@ -115,16 +115,31 @@ func withDatabase(base, name string) string {
 // the test ends.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
+	return newDatabase(t, true)
+}
+
+// NewEmptyDatabase creates a database without any migration applied (for migration tests).
+func NewEmptyDatabase(t testing.TB) string {
+	t.Helper()
+	return newDatabase(t, false)
+}
+
+func newDatabase(t testing.TB, migrated bool) string {
+	t.Helper()
 	once.Do(setup)
 	if setupErr != nil {
 		t.Fatalf("pgtest: no test database: %v", setupErr)
+	}
+	template := ""
+	if migrated {
+		template = tmplName // set by setup
 	}
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	name := "agentd_test_" + hex.EncodeToString(b)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := localpg.CreateDatabase(ctx, adminURL, name, tmplName); err != nil {
+	if err := localpg.CreateDatabase(ctx, adminURL, name, template); err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
 	t.Cleanup(func() {
