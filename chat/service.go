@@ -438,8 +438,7 @@ func (s *Service) SendNotice(ctx context.Context, p Party, commandID string, pay
 	return n, nil
 }
 
-// QueuePosition returns the 1-based position of a queued interaction in its service's queue, 0
-// when it is not queued.
-func (s *Service) QueuePosition(ctx context.Context, interactionID string) (int, error) {
-	return s.store.QueuePosition(ctx, interactionID)
+// QueuePositions returns the 1-based position of every chat waiting in a service's queue.
+func (s *Service) QueuePositions(ctx context.Context, serviceID int64) (map[string]int, error) {
+	return s.store.QueuePositions(ctx, serviceID)
 }

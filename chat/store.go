@@ -26,7 +26,7 @@ type Store interface {
 	UserData(ctx context.Context, interactionID string) ([]userdata.Entry, error)
 	UserDataHistory(ctx context.Context, interactionID string) ([]userdata.HistoryEntry, error)
 	AddNotice(ctx context.Context, req NoticeRequest) (Notice, error)
-	QueuePosition(ctx context.Context, interactionID string) (int, error)
+	QueuePositions(ctx context.Context, serviceID int64) (map[string]int, error)
 	NotifyTyping(ctx context.Context, interactionID string, t Typing) error
 }
 

@@ -218,17 +218,23 @@ func (s *ChatStore) AuthenticateCustomer(ctx context.Context, id string, keyHash
 	return in, party, nil
 }
 
-// QueuePosition returns the 1-based position of a queued interaction, 0 when not queued.
-func (s *ChatStore) QueuePosition(ctx context.Context, id string) (int, error) {
-	if !validUUID(id) {
-		return 0, errSessionNotFound()
+// QueuePositions returns the 1-based position of every queued interaction of a service.
+func (s *ChatStore) QueuePositions(ctx context.Context, serviceID int64) (map[string]int, error) {
+	rows, err := s.db.Pool.Query(ctx, `SELECT id, row_number() OVER (ORDER BY queued_at, id) FROM interactions
+		WHERE service_id = $1 AND state = 'queued'`, serviceID)
+	if err != nil {
+		return nil, translate(err)
 	}
-	var n int
-	err := s.db.Pool.QueryRow(ctx, `SELECT count(*) FROM interactions me
-		JOIN interactions q ON q.service_id = me.service_id AND q.state = 'queued'
-			AND (q.queued_at, q.id) <= (me.queued_at, me.id)
-		WHERE me.id = $1 AND me.state = 'queued'`, id).Scan(&n)
-	return n, translate(err)
+	out := map[string]int{}
+	for rows.Next() {
+		var id string
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, translate(err)
+		}
+		out[id] = n
+	}
+	return out, translate(rows.Err())
 }
 
 // commandDone looks up the stored result of a client command. found is false when the command

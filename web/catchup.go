@@ -111,7 +111,7 @@ func (c *conn) flush(ctx context.Context) bool {
 	c.mu.Unlock()
 
 	if queueDirty {
-		pos, err := c.srv.chat.QueuePosition(ctx, s.interactionID)
+		pos, err := c.srv.queues.position(ctx, s.serviceID, s.interactionID)
 		if err != nil {
 			c.logger.Warn("queue position", "err", err)
 			retry = true

@@ -37,6 +37,10 @@ type Hub struct {
 	agents   map[int64]set  // user id → that agent's consoles
 	closed   bool
 	observer func(chat.Notification) // sees every notification; must not block (set before use)
+	queues   interface {
+		changed(serviceID int64)
+		changedAll()
+	}
 }
 
 // NewHub returns an empty hub.
@@ -155,6 +159,9 @@ func (h *Hub) Broadcast(n chat.Notification) {
 	if h.observer != nil {
 		h.observer(n)
 	}
+	if n.Kind == chat.NotifyQueue && h.queues != nil {
+		h.queues.changed(n.ServiceID) // before the sockets are woken, so they see fresh positions
+	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	var targets set
@@ -174,6 +181,9 @@ func (h *Hub) Broadcast(n chat.Notification) {
 // Resync makes every connection re-read what it may have missed. The LISTEN connection calls it
 // after reconnecting, since notifications sent while it was down are lost.
 func (h *Hub) Resync() {
+	if h.queues != nil {
+		h.queues.changedAll()
+	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for c := range h.all {

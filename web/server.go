@@ -87,6 +87,7 @@ type Server struct {
 	agents       *agent.Service
 	admin        *agent.Admin
 	metrics      *Metrics
+	queues       *queuePositions
 	hub          *Hub
 	logger       *slog.Logger
 	ready        func(context.Context) error
@@ -118,12 +119,13 @@ func NewServer(cfg Config, agents *agent.Service, admin *agent.Admin, hub *Hub, 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg: cfg, chat: svc, agents: agents, admin: admin, hub: hub, metrics: metrics, logger: logger, ready: ready,
+		cfg: cfg, chat: svc, agents: agents, admin: admin, hub: hub, metrics: metrics, queues: newQueuePositions(svc), logger: logger, ready: ready,
 		loginLimiter: newIPLimiter(10, 5),
 		startLimiter: newIPLimiter(cfg.StartsPerMinute, cfg.StartBurst),
 		connLimiter:  newIPLimiter(cfg.ConnectsPerMinute, cfg.ConnectBurst),
 		ctx:          ctx, cancel: cancel,
 	}
+	hub.queues = s.queues
 	s.upgrader = websocket.Upgrader{
 		Subprotocols:    []string{Subprotocol},
 		ReadBufferSize:  4096,
