@@ -348,6 +348,11 @@ func (s *AgentStore) AgentStates(ctx context.Context) (map[string]int, error) {
 
 func (s *AgentStore) countBy(ctx context.Context, sql string, args ...any) (map[string]int, error) {
 	rows, err := s.db.Pool.Query(ctx, sql, args...)
+	return collectCounts(rows, err)
+}
+
+// collectCounts reads (text, integer) rows into a map.
+func collectCounts(rows pgx.Rows, err error) (map[string]int, error) {
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -356,6 +361,7 @@ func (s *AgentStore) countBy(ctx context.Context, sql string, args ...any) (map[
 		var k string
 		var n int
 		if err := rows.Scan(&k, &n); err != nil {
+			rows.Close()
 			return nil, translate(err)
 		}
 		out[k] = n

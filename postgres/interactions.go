@@ -220,21 +220,8 @@ func (s *ChatStore) AuthenticateCustomer(ctx context.Context, id string, keyHash
 
 // QueuePositions returns the 1-based position of every queued interaction of a service.
 func (s *ChatStore) QueuePositions(ctx context.Context, serviceID int64) (map[string]int, error) {
-	rows, err := s.db.Pool.Query(ctx, `SELECT id, row_number() OVER (ORDER BY queued_at, id) FROM interactions
-		WHERE service_id = $1 AND state = 'queued'`, serviceID)
-	if err != nil {
-		return nil, translate(err)
-	}
-	out := map[string]int{}
-	for rows.Next() {
-		var id string
-		var n int
-		if err := rows.Scan(&id, &n); err != nil {
-			return nil, translate(err)
-		}
-		out[id] = n
-	}
-	return out, translate(rows.Err())
+	return collectCounts(s.db.Pool.Query(ctx, `SELECT id::text, row_number() OVER (ORDER BY queued_at, id) FROM interactions
+		WHERE service_id = $1 AND state = 'queued'`, serviceID))
 }
 
 // commandDone looks up the stored result of a client command. found is false when the command
