@@ -171,9 +171,18 @@ func loadStrategy(ctx context.Context, q querier, serviceID int64) (agent.Strate
 	return st, nil
 }
 
+// agentHasRoom is the condition, on users u, that an agent can take another chat now: ready,
+// enabled, and with fewer open assignments than capacity. The count is that of the statement's
+// snapshot, a filter only: whoever adds to an agent's load counts again with the row lock held.
+const agentHasRoom = `u.state = 'ready' AND NOT u.disabled AND u.capacity > (SELECT count(*) FROM assignments l
+	WHERE l.user_id = u.id AND l.state IN ('offered', 'active'))`
+
 // AssignNext offers the oldest queued interaction that has an agent available to the agent of
 // its service that has been idle longest and has free capacity. It reports false when there is
 // nothing to assign.
+//
+// Only chats some agent can take are looked at, so chats waiting in a service whose agents are
+// all busy (or that their agents declined) never hold back the chats of other services.
 //
 // Capacity can never be exceeded, even with several nodes routing at once: the candidate agent's
 // row is locked (FOR UPDATE SKIP LOCKED, so routers do not wait on each other), and the agent's
@@ -183,8 +192,23 @@ func (s *AgentStore) AssignNext(ctx context.Context) (agent.Offer, bool, error) 
 	var offer agent.Offer
 	var found bool
 	err := s.tx(ctx, func(tx pgx.Tx, note func(wireNote) error) error {
-		rows, err := tx.Query(ctx, `SELECT i.id, i.service_id FROM interactions i WHERE i.state = 'queued'
-			ORDER BY i.queued_at, i.id LIMIT 50 FOR UPDATE OF i SKIP LOCKED`)
+		// The cheap question first: when every agent is busy, as in a long queue, a pass is one
+		// small query.
+		rows, err := tx.Query(ctx, `SELECT DISTINCT us.service_id FROM users u
+			JOIN user_services us ON us.user_id = u.id WHERE `+agentHasRoom)
+		if err != nil {
+			return err
+		}
+		staffed, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil || len(staffed) == 0 {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT i.id, i.service_id FROM interactions i
+			WHERE i.state = 'queued' AND i.service_id = ANY($1)
+				AND EXISTS (SELECT 1 FROM users u JOIN user_services us ON us.user_id = u.id AND us.service_id = i.service_id
+					WHERE `+agentHasRoom+` AND NOT EXISTS (SELECT 1 FROM assignments a
+						WHERE a.interaction_id = i.id AND a.user_id = u.id AND a.state IN ('declined', 'timed_out')))
+			ORDER BY i.queued_at, i.id LIMIT 10 FOR UPDATE OF i SKIP LOCKED`, staffed)
 		if err != nil {
 			return err
 		}
@@ -236,10 +260,12 @@ func (s *AgentStore) AssignNext(ctx context.Context) (agent.Offer, bool, error) 
 
 // pickAgent locks and returns the longest-idle ready agent of the service with free capacity
 // that has not already declined or missed this interaction. onlyUser restricts it to one agent.
+// Agents that look full are skipped in the query, so any number of busy agents idle longer than
+// one with room cannot hide it.
 func pickAgent(ctx context.Context, tx pgx.Tx, serviceID int64, interactionID string, onlyUser int64) (int64, bool, error) {
 	rows, err := tx.Query(ctx, `SELECT u.id, u.capacity FROM users u
 		JOIN user_services us ON us.user_id = u.id AND us.service_id = $1
-		WHERE u.state = 'ready' AND NOT u.disabled AND u.capacity > 0 AND ($3 = 0 OR u.id = $3)
+		WHERE `+agentHasRoom+` AND ($3 = 0 OR u.id = $3)
 			AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.interaction_id = $2 AND a.user_id = u.id
 				AND a.state IN ('declined', 'timed_out'))
 		ORDER BY greatest(u.state_since, coalesce(u.last_offer_at, u.state_since)), u.id

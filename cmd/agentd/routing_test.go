@@ -478,3 +478,49 @@ func TestRoutingRaces(t *testing.T) {
 		}
 	}
 }
+
+// TestRoutingNoHeadOfLine: chats waiting in a service nobody can take do not hold back the chats
+// of other services, and an agent with free capacity is found however many full agents have been
+// idle longer.
+func TestRoutingNoHeadOfLine(t *testing.T) {
+	t.Parallel()
+	m := startNode(t, newDB(t), func(c *Config) { c.Agent.RouteInterval = 20 * time.Millisecond })
+	ctx := context.Background()
+	for _, s := range []string{"unstaffed", "staffed", "busy"} {
+		if err := m.DB.EnsureService(ctx, s, s, chat.Strategy{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := 0
+	start := func(service string) string {
+		t.Helper()
+		n++
+		s, err := m.Chat.Start(ctx, chat.StartParams{CommandID: fmt.Sprintf("head-of-line-%06d", n), Service: service, Username: "Queued"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Interaction.ID
+	}
+
+	// More older chats than one routing pass looks at, in a service without agents.
+	for range 120 {
+		start("unstaffed")
+	}
+	sam := newAgent(t, m, "sam", 1, "staffed")
+	ready(t, m, sam)
+	waitOffer(t, m, sam, start("staffed"))
+
+	// Twelve agents at capacity, all idle longer than the one who still has room.
+	for i := range 12 {
+		u := newAgent(t, m, fmt.Sprintf("full%02d", i), 1, "busy")
+		ready(t, m, u)
+		id := start("busy")
+		waitOffer(t, m, u, id)
+		if _, err := m.Agents.Accept(ctx, u, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	free := newAgent(t, m, "free", 1, "busy")
+	ready(t, m, free)
+	waitOffer(t, m, free, start("busy"))
+}
