@@ -30,7 +30,7 @@ type Store interface {
 	SetState(ctx context.Context, userID int64, state State, reason string) (User, error)
 	Heartbeat(ctx context.Context, userID int64) error
 	SweepAbsent(ctx context.Context, grace time.Duration) ([]int64, error)
-	AssignNext(ctx context.Context) (Offer, bool, error)
+	Assign(ctx context.Context, max int) ([]Offer, error)
 	ExpireOffers(ctx context.Context) (int, error)
 	Accept(ctx context.Context, req AcceptRequest) (chat.Party, []chat.Event, error)
 	Decline(ctx context.Context, userID int64, interactionID string) error
@@ -142,16 +142,19 @@ func (s *Service) RouteOnce(ctx context.Context) {
 		s.logIfLive(ctx, "expire offers", err)
 		return
 	}
-	for range 200 { // bounded so one pass cannot starve the rest of the loop
-		offer, ok, err := s.store.AssignNext(ctx)
+	for range 20 { // at most 200 offers, so one pass cannot starve the rest of the loop
+		offers, err := s.store.Assign(ctx, 10)
 		if err != nil {
 			s.logIfLive(ctx, "assign", err)
 			return
 		}
-		if !ok {
+		if len(offers) == 0 {
 			return
 		}
-		if offer.AutoAnswered {
+		for _, offer := range offers {
+			if !offer.AutoAnswered {
+				continue
+			}
 			u, err := s.store.User(ctx, offer.UserID)
 			if err == nil {
 				_, err = s.Accept(ctx, u, offer.InteractionID)

@@ -177,23 +177,24 @@ func loadStrategy(ctx context.Context, q querier, serviceID int64) (agent.Strate
 const agentHasRoom = `u.state = 'ready' AND NOT u.disabled AND u.capacity > (SELECT count(*) FROM assignments l
 	WHERE l.user_id = u.id AND l.state IN ('offered', 'active'))`
 
-// AssignNext offers the oldest queued interaction that has an agent available to the agent of
-// its service that has been idle longest and has free capacity. It reports false when there is
-// nothing to assign.
+// Assign offers up to max queued chats, oldest first, each to the agent of its service who has
+// been idle longest and has free capacity, in one transaction. It returns the offers made; none
+// means there is nothing to assign now.
 //
-// Only chats some agent can take are looked at, so chats waiting in a service whose agents are
-// all busy (or that their agents declined) never hold back the chats of other services.
+// Only chats some agent can take are candidates, so chats waiting in a service whose agents are
+// all busy (or that its free agents declined) never hold back the chats of other services.
 //
 // Capacity can never be exceeded, even with several nodes routing at once: the candidate agent's
 // row is locked (FOR UPDATE SKIP LOCKED, so routers do not wait on each other), and the agent's
 // load is counted by a separate statement after the lock is held. Every transaction that adds to
-// an agent's load takes the same lock first, so that count sees every committed offer.
-func (s *AgentStore) AssignNext(ctx context.Context) (agent.Offer, bool, error) {
-	var offer agent.Offer
-	var found bool
+// an agent's load takes the same lock first, so that count sees every committed offer, and this
+// transaction's own earlier offers.
+func (s *AgentStore) Assign(ctx context.Context, max int) ([]agent.Offer, error) {
+	var offers []agent.Offer
 	err := s.tx(ctx, func(tx pgx.Tx, note func(wireNote) error) error {
-		// The cheap question first: when every agent is busy, as in a long queue, a pass is one
-		// small query.
+		offers = offers[:0]
+		// The cheap question first: when every agent is busy, as in a long queue, a pass is this
+		// one small query.
 		rows, err := tx.Query(ctx, `SELECT DISTINCT us.service_id FROM users u
 			JOIN user_services us ON us.user_id = u.id WHERE `+agentHasRoom)
 		if err != nil {
@@ -203,59 +204,99 @@ func (s *AgentStore) AssignNext(ctx context.Context) (agent.Offer, bool, error) 
 		if err != nil || len(staffed) == 0 {
 			return err
 		}
-		rows, err = tx.Query(ctx, `SELECT i.id, i.service_id FROM interactions i
-			WHERE i.state = 'queued' AND i.service_id = ANY($1)
-				AND EXISTS (SELECT 1 FROM users u JOIN user_services us ON us.user_id = u.id AND us.service_id = i.service_id
-					WHERE `+agentHasRoom+` AND NOT EXISTS (SELECT 1 FROM assignments a
-						WHERE a.interaction_id = i.id AND a.user_id = u.id AND a.state IN ('declined', 'timed_out')))
-			ORDER BY i.queued_at, i.id LIMIT 10 FOR UPDATE OF i SKIP LOCKED`, staffed)
-		if err != nil {
-			return err
-		}
-		type queued struct {
-			id        string
-			serviceID int64
-		}
-		candidates, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (queued, error) {
-			var q queued
-			return q, r.Scan(&q.id, &q.serviceID)
-		})
-		if err != nil {
-			return err
-		}
-		for _, q := range candidates {
-			userID, ok, err := pickAgent(ctx, tx, q.serviceID, q.id, 0)
+		// Usually the oldest chats of the services with room can be placed. Only when none of
+		// them can (declined by every agent with room, or those agents are busy with another
+		// router) the slower query that checks every queued chat for an agent is run.
+		strategies := map[int64]agent.Strategy{}
+		for _, query := range []string{queuedInServices, queuedWithAgent} {
+			candidates, err := lockQueued(ctx, tx, query, staffed, max)
 			if err != nil {
 				return err
 			}
-			if !ok {
-				continue
+			for _, q := range candidates {
+				offer, ok, err := offerTo(ctx, tx, q, strategies)
+				if err != nil {
+					return err
+				}
+				if ok {
+					offers = append(offers, offer)
+				}
 			}
-			st, err := loadStrategy(ctx, tx, q.serviceID)
-			if err != nil {
-				return err
+			if len(offers) > 0 || len(candidates) == 0 {
+				break
 			}
-			offer = agent.Offer{InteractionID: q.id, ServiceID: q.serviceID, UserID: userID, ExpiresAt: time.Now().Add(st.AcceptTimeout())}
-			if err := tx.QueryRow(ctx, `INSERT INTO assignments (interaction_id, user_id, state, expires_at)
-				VALUES ($1, $2, 'offered', $3) RETURNING id`, q.id, userID, offer.ExpiresAt).Scan(&offer.AssignmentID); err != nil {
-				return err
+		}
+		// One notification per service and agent touched, however many offers.
+		notes := map[wireNote]bool{}
+		for _, o := range offers {
+			for _, n := range []wireNote{{Kind: "q", Service: o.ServiceID}, agentNote(o.UserID)} {
+				if !notes[n] {
+					notes[n] = true
+					if err := note(n); err != nil {
+						return err
+					}
+				}
 			}
-			if _, err := tx.Exec(ctx, `UPDATE interactions SET state = 'offered' WHERE id = $1`, q.id); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `UPDATE users SET last_offer_at = now() WHERE id = $1`, userID); err != nil {
-				return err
-			}
-			offer.AutoAnswered = st.AutoAnswer
-			found = true
-			if err := note(wireNote{Kind: "q", Service: q.serviceID}); err != nil {
-				return err
-			}
-			return note(agentNote(userID))
 		}
 		return nil
 	})
-	return offer, found, err
+	return offers, err
+}
+
+// The queued chats of the services $1, oldest first, locked; the second query keeps only those
+// that some agent with room has not declined or missed.
+const (
+	queuedInServices = `SELECT i.id, i.service_id FROM interactions i
+		WHERE i.state = 'queued' AND i.service_id = ANY($1)
+		ORDER BY i.queued_at, i.id LIMIT $2 FOR UPDATE OF i SKIP LOCKED`
+	queuedWithAgent = `SELECT i.id, i.service_id FROM interactions i
+		WHERE i.state = 'queued' AND i.service_id = ANY($1)
+			AND EXISTS (SELECT 1 FROM users u JOIN user_services us ON us.user_id = u.id AND us.service_id = i.service_id
+				WHERE ` + agentHasRoom + ` AND NOT EXISTS (SELECT 1 FROM assignments a
+					WHERE a.interaction_id = i.id AND a.user_id = u.id AND a.state IN ('declined', 'timed_out')))
+		ORDER BY i.queued_at, i.id LIMIT $2 FOR UPDATE OF i SKIP LOCKED`
+)
+
+type queuedChat struct {
+	id        string
+	serviceID int64
+}
+
+func lockQueued(ctx context.Context, tx pgx.Tx, query string, services []int64, limit int) ([]queuedChat, error) {
+	rows, err := tx.Query(ctx, query, services, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (queuedChat, error) {
+		var q queuedChat
+		return q, r.Scan(&q.id, &q.serviceID)
+	})
+}
+
+// offerTo offers the locked queued chat q to the agent pickAgent finds, if there is one.
+// strategies caches the services' strategies for the transaction.
+func offerTo(ctx context.Context, tx pgx.Tx, q queuedChat, strategies map[int64]agent.Strategy) (agent.Offer, bool, error) {
+	userID, ok, err := pickAgent(ctx, tx, q.serviceID, q.id, 0)
+	if err != nil || !ok {
+		return agent.Offer{}, false, err
+	}
+	st, ok := strategies[q.serviceID]
+	if !ok {
+		if st, err = loadStrategy(ctx, tx, q.serviceID); err != nil {
+			return agent.Offer{}, false, err
+		}
+		strategies[q.serviceID] = st
+	}
+	offer := agent.Offer{InteractionID: q.id, ServiceID: q.serviceID, UserID: userID,
+		ExpiresAt: time.Now().Add(st.AcceptTimeout()), AutoAnswered: st.AutoAnswer}
+	// clock_timestamp, not now(): the agents offered a chat earlier in the same transaction must
+	// sort as idle longer than this one.
+	err = tx.QueryRow(ctx, `WITH
+			i AS (UPDATE interactions SET state = 'offered' WHERE id = $1),
+			u AS (UPDATE users SET last_offer_at = clock_timestamp() WHERE id = $2)
+		INSERT INTO assignments (interaction_id, user_id, state, expires_at)
+		VALUES ($1, $2, 'offered', $3) RETURNING id`, q.id, userID, offer.ExpiresAt).Scan(&offer.AssignmentID)
+	return offer, err == nil, err
 }
 
 // pickAgent locks and returns the longest-idle ready agent of the service with free capacity

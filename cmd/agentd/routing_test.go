@@ -15,7 +15,7 @@ import (
 	"agentd/chat"
 )
 
-func newAgent(t *testing.T, m *Main, name string, capacity int, services ...string) agent.User {
+func newAgent(t testing.TB, m *Main, name string, capacity int, services ...string) agent.User {
 	t.Helper()
 	if len(services) == 0 {
 		services = []string{"default"}
@@ -29,7 +29,7 @@ func newAgent(t *testing.T, m *Main, name string, capacity int, services ...stri
 	return u
 }
 
-func ready(t *testing.T, m *Main, u agent.User) {
+func ready(t testing.TB, m *Main, u agent.User) {
 	t.Helper()
 	if _, err := m.Agents.SetState(context.Background(), u, agent.StateReady, ""); err != nil {
 		t.Fatal(err)
