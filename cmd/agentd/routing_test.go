@@ -523,4 +523,19 @@ func TestRoutingNoHeadOfLine(t *testing.T) {
 	free := newAgent(t, m, "free", 1, "busy")
 	ready(t, m, free)
 	waitOffer(t, m, free, start("busy"))
+
+	// More older chats than one routing transaction takes, all declined by the only agent: the
+	// newer chat the agent has not declined is still offered.
+	if err := m.DB.EnsureService(ctx, "picky", "picky", chat.Strategy{}); err != nil {
+		t.Fatal(err)
+	}
+	solo := newAgent(t, m, "solo", 1, "picky")
+	for range 15 {
+		id := start("picky")
+		if _, err := m.DB.Pool.Exec(ctx, `INSERT INTO assignments (interaction_id, user_id, state) VALUES ($1, $2, 'declined')`, id, solo.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ready(t, m, solo)
+	waitOffer(t, m, solo, start("picky"))
 }
