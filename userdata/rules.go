@@ -136,6 +136,7 @@ func Plan(actor Owner, existing map[string]Entry, changes []Change, lim Limits) 
 	for _, e := range existing {
 		total += len(e.Key) + len(e.Value)
 	}
+	keysBefore, totalBefore := keys, total
 	seen := make(map[string]bool, len(changes))
 	writes := make([]Write, 0, len(changes))
 	for _, c := range changes {
@@ -184,11 +185,19 @@ func Plan(actor Owner, existing map[string]Entry, changes []Change, lim Limits) 
 		total += len(c.Key) + len(val)
 		writes = append(writes, Write{Key: c.Key, Op: OpSet, Old: old, Value: val, Owner: actor, Visible: visible, WasVisible: wasVisible})
 	}
-	if keys > lim.MaxKeys {
-		return nil, agentd.Errorf(agentd.EINVALID, "userdata_too_many_keys", "UserData would have more than %d keys.", lim.MaxKeys)
+	// The key count and total size limits bound what the customer can add. agentd's own writes
+	// and the agents' get the same allowance again on top, so a page that filled its UserData
+	// cannot block routing, wrap-up, co-browse or the survey. A request that does not grow
+	// UserData is never refused for its size, even past a limit (after staff writes).
+	maxKeys, maxTotal := lim.MaxKeys, lim.MaxTotalBytes
+	if actor != OwnerClient {
+		maxKeys, maxTotal = 2*maxKeys, 2*maxTotal
 	}
-	if total > lim.MaxTotalBytes {
-		return nil, agentd.Errorf(agentd.EINVALID, "userdata_too_large", "UserData would be larger than %d bytes.", lim.MaxTotalBytes)
+	if keys > maxKeys && keys > keysBefore {
+		return nil, agentd.Errorf(agentd.EINVALID, "userdata_too_many_keys", "UserData would have more than %d keys.", maxKeys)
+	}
+	if total > maxTotal && total > totalBefore {
+		return nil, agentd.Errorf(agentd.EINVALID, "userdata_too_large", "UserData would be larger than %d bytes.", maxTotal)
 	}
 	return writes, nil
 }

@@ -114,6 +114,31 @@ func TestPlan(t *testing.T) {
 		}
 	})
 
+	// A customer who filled UserData must not block agentd's and the agents' writes (routing,
+	// wrap-up, co-browse, survey): they get the same allowance again on top.
+	t.Run("OK_StaffAllowanceOnTopOfFullUserData", func(t *testing.T) {
+		small := userdata.Limits{MaxKeyLen: 20, MaxValueBytes: 10, MaxKeys: 2, MaxTotalBytes: 20}
+		full := entries(userdata.Entry{Key: "A", Value: json.RawMessage(`"1"`), Owner: userdata.OwnerClient}, userdata.Entry{Key: "B", Value: json.RawMessage(`"2"`), Owner: userdata.OwnerClient})
+		_, err := userdata.Plan(userdata.OwnerClient, full, []userdata.Change{{Key: "C", Value: "3"}}, small)
+		wantCode(t, err, "userdata_too_many_keys")
+		for _, actor := range []userdata.Owner{userdata.OwnerSystem, userdata.OwnerStrategy, userdata.OwnerAgent} {
+			if _, err := userdata.Plan(actor, full, []userdata.Change{{Key: "Disposition", Value: "Done"}, {Key: "D", Value: "4"}}, small); err != nil {
+				t.Fatalf("%s write on full UserData: %v", actor, err)
+			}
+			// The allowance is bounded too: twice the limits.
+			_, err := userdata.Plan(actor, full, []userdata.Change{{Key: "C", Value: "3"}, {Key: "D", Value: "4"}, {Key: "E", Value: "5"}}, small)
+			wantCode(t, err, "userdata_too_many_keys")
+		}
+		// Past the limit after staff writes, the customer can still change what it has.
+		over := entries(userdata.Entry{Key: "A", Value: json.RawMessage(`"1"`), Owner: userdata.OwnerClient}, userdata.Entry{Key: "B", Value: json.RawMessage(`"2"`), Owner: userdata.OwnerClient},
+			userdata.Entry{Key: "Disposition", Value: json.RawMessage(`"Done"`), Owner: userdata.OwnerAgent})
+		if _, err := userdata.Plan(userdata.OwnerClient, over, []userdata.Change{{Key: "A", Value: "9"}}, small); err != nil {
+			t.Fatalf("customer changing its own key past the limit: %v", err)
+		}
+		_, err = userdata.Plan(userdata.OwnerClient, over, []userdata.Change{{Key: "A", Value: "12345"}}, small)
+		wantCode(t, err, "userdata_too_large")
+	})
+
 	t.Run("OK_DeleteAbsentIsNoop", func(t *testing.T) {
 		w, err := userdata.Plan(userdata.OwnerClient, existing, []userdata.Change{{Key: "Nope"}}, lim)
 		if err != nil || len(w) != 0 {

@@ -539,3 +539,57 @@ func TestRoutingNoHeadOfLine(t *testing.T) {
 	ready(t, m, solo)
 	waitOffer(t, m, solo, start("picky"))
 }
+
+// TestFullUserDataDoesNotBlockTheAgent: a page that filled its UserData to every limit must not
+// keep the chat from being accepted (routed UserData, SurveyURL), co-browsed, wrapped up
+// (Disposition) or surveyed.
+func TestFullUserDataDoesNotBlockTheAgent(t *testing.T) {
+	t.Parallel()
+	m := startNode(t, newDB(t), func(c *Config) { c.Agent.RouteInterval = 50 * time.Millisecond })
+	ctx := context.Background()
+	setStrategy(t, m, "default", agent.Strategy{
+		RoutedUserData: map[string]string{"Queue": "{service}"}, Dispositions: []string{"Resolved"}, DispositionRequired: true,
+		Survey: &agent.Survey{When: "routed"},
+	})
+	u := newAgent(t, m, "fay", 1)
+	ready(t, m, u)
+
+	c, d := startSession(t, m, nil)
+	id := d.str("session_id")
+	lim := m.Chat.Config().UserDataLimits
+	var existing int
+	if err := m.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM userdata WHERE interaction_id = $1`, id).Scan(&existing); err != nil {
+		t.Fatal(err)
+	}
+	fill := map[string]any{"CoBrowseSessionId": "CB-1"}
+	for i := range lim.MaxKeys - existing - 1 {
+		fill[fmt.Sprintf("K%03d", i)] = "v"
+	}
+	mustOK(t, c.do("update_userdata", map[string]any{"user_data": fill}))
+	mustErr(t, c.do("update_userdata", map[string]any{"user_data": map[string]any{"OneMore": "x"}}), "userdata_too_many_keys")
+
+	waitOffer(t, m, u, id)
+	if _, err := m.Agents.Accept(ctx, u, id); err != nil {
+		t.Fatalf("accept with full UserData: %v", err)
+	}
+	if udValue(m, id, "Queue") != `"default"` || udValue(m, id, "SurveyURL") == "" {
+		t.Fatal("routed UserData not written")
+	}
+	if err := m.Agents.CoBrowseJoined(ctx, u, id, "CB-1"); err != nil {
+		t.Fatalf("co-browse write-back with full UserData: %v", err)
+	}
+	if err := m.Agents.End(ctx, u, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Agents.WrapUp(ctx, u, id, "Resolved", ""); err != nil {
+		t.Fatalf("wrap-up with full UserData: %v", err)
+	}
+	url := udValue(m, id, "SurveyURL")
+	token := strings.Trim(url[strings.LastIndex(url, "/")+1:], `"`)
+	if err := m.Agents.SubmitSurvey(ctx, token, map[string]string{"CSAT": "5", "Comment": "Quick"}); err != nil {
+		t.Fatalf("survey with full UserData: %v", err)
+	}
+	if udValue(m, id, "Disposition") != `"Resolved"` || udValue(m, id, "Survey.CSAT") == "" {
+		t.Fatal("wrap-up or survey answers missing")
+	}
+}
