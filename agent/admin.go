@@ -208,7 +208,9 @@ func (ch *ServiceChange) Validate() error {
 		}
 		seen[d] = true
 	}
-	f.add("disposition_required", Strategy{Dispositions: st.Dispositions, DispositionRequired: st.DispositionRequired}.Validate())
+	if st.DispositionRequired && len(st.Dispositions) == 0 {
+		f.addf("disposition_required", "A mandatory disposition needs a list of dispositions.")
+	}
 
 	if sv := st.Survey; sv != nil {
 		f.add("survey_when", Strategy{Survey: &Survey{When: sv.When}}.Validate())
@@ -238,8 +240,12 @@ func (ch *ServiceChange) Validate() error {
 		if strings.HasPrefix(k, userdata.ReservedPrefix) {
 			f.addf("routed_userdata", "Keys starting with %q are reserved for agentd.", userdata.ReservedPrefix)
 		}
-		if !isText(st.RoutedUserData[k], userdata.DefaultLimits.MaxValueBytes) {
-			f.addf("routed_userdata", "The value of %q must be text of at most %d characters.", k, userdata.DefaultLimits.MaxValueBytes)
+		// Checked as it will be written: the limit is on the encoded JSON, quotes and escapes
+		// included. Placeholders are filled in at routing time, so leave room for them.
+		if _, err := userdata.EncodeValue(k, st.RoutedUserData[k], userdata.DefaultLimits); err != nil {
+			f.add("routed_userdata", err)
+		} else if !isText(st.RoutedUserData[k], userdata.DefaultLimits.MaxValueBytes) {
+			f.addf("routed_userdata", "The value of %q must be text.", k)
 		}
 	}
 	for _, k := range st.VisibleUserData {
@@ -337,11 +343,14 @@ var strategyKeys = func() []string {
 // mergeStrategy writes st over the stored strategy JSON, keeping the keys Strategy does not own,
 // and returns the new JSON with the old and new value of every changed key.
 func mergeStrategy(stored json.RawMessage, st Strategy) (json.RawMessage, map[string]any, error) {
-	old := map[string]json.RawMessage{}
+	var old map[string]json.RawMessage
 	if len(stored) > 0 {
 		if err := json.Unmarshal(stored, &old); err != nil {
 			return nil, nil, err
 		}
+	}
+	if old == nil { // no strategy yet, or a stored JSON null
+		old = map[string]json.RawMessage{}
 	}
 	b, err := json.Marshal(st)
 	if err != nil {
@@ -354,13 +363,14 @@ func mergeStrategy(stored json.RawMessage, st Strategy) (json.RawMessage, map[st
 	changes := map[string]any{}
 	merged := maps.Clone(old)
 	for _, k := range strategyKeys {
-		o, hadOld := old[k]
+		o := old[k]
 		n, hasNew := next[k]
 		delete(merged, k)
 		if hasNew {
 			merged[k] = n
 		}
-		if hadOld != hasNew || !jsonEqual(o, n) {
+		// A key left out and a key holding its zero value mean the same (Strategy omits zeros).
+		if !jsonEqual(o, n) {
 			changes[k] = oldNew(rawOrNil(o), rawOrNil(n))
 		}
 	}
@@ -375,12 +385,35 @@ func rawOrNil(r json.RawMessage) any {
 	return r
 }
 
+// jsonEqual compares two JSON values; an absent value (nil) equals any zero value (null, false,
+// 0, "", [] or {}).
 func jsonEqual(a, b json.RawMessage) bool {
 	var x, y any
-	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+	if a != nil && json.Unmarshal(a, &x) != nil || b != nil && json.Unmarshal(b, &y) != nil {
 		return string(a) == string(b)
 	}
+	if isZeroJSON(x) && isZeroJSON(y) {
+		return true
+	}
 	return reflect.DeepEqual(x, y)
+}
+
+func isZeroJSON(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case bool:
+		return !x
+	case float64:
+		return x == 0
+	case string:
+		return x == ""
+	case []any:
+		return len(x) == 0
+	case map[string]any:
+		return len(x) == 0
+	}
+	return false
 }
 
 // Canned responses
@@ -434,9 +467,6 @@ func (a *Admin) Users(ctx context.Context) ([]User, error) { return a.store.User
 
 // User returns a user.
 func (a *Admin) User(ctx context.Context, id int64) (User, error) { return a.store.User(ctx, id) }
-
-// usernameRE is the users table's rule for usernames.
-var usernameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
 
 func validatePassword(f fieldErrors, field, pw string) {
 	switch {

@@ -5,6 +5,7 @@
 package agent
 
 import (
+	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -33,10 +34,13 @@ func ParseRole(s string) (Role, error) {
 	return "", agentd.Errorf(agentd.EINVALID, "invalid_argument", "Role must be agent, supervisor or admin.")
 }
 
-// AtLeast reports whether r includes the rights of min.
+// AtLeast reports whether r includes the rights of min. An unknown role on either side is never
+// enough: a typo in a route's role fails closed.
 func (r Role) AtLeast(min Role) bool {
 	rank := map[Role]int{RoleAgent: 1, RoleSupervisor: 2, RoleAdmin: 3}
-	return rank[r] >= rank[min]
+	have, ok1 := rank[r]
+	need, ok2 := rank[min]
+	return ok1 && ok2 && have >= need
 }
 
 // State is an agent's presence.
@@ -83,11 +87,14 @@ type NewUser struct {
 	Services    []string
 }
 
+// usernameRE is the users table's CHECK: ASCII so that look-alike names cannot be made.
+var usernameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
+
 // Validate checks a new user and fills defaults.
 func (u *NewUser) Validate() error {
 	u.Username = strings.TrimSpace(u.Username)
-	if u.Username == "" || len(u.Username) > 64 || strings.ContainsAny(u.Username, " \t\r\n/\\:") {
-		return agentd.Errorf(agentd.EINVALID, "invalid_argument", "Username must be 1 to 64 characters: letters, digits, '.', '_', '-', '@'.")
+	if !usernameRE.MatchString(u.Username) {
+		return agentd.Errorf(agentd.EINVALID, "invalid_argument", "Username must be 1 to 64 characters: letters, digits, '.', '_', '-', '@', starting with a letter or digit.")
 	}
 	if utf8.RuneCountInString(u.Password) < 8 {
 		return agentd.Errorf(agentd.EINVALID, "invalid_argument", "Password must have at least 8 characters.")

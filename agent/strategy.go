@@ -2,8 +2,11 @@ package agent
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"agentd"
 )
@@ -75,7 +78,7 @@ func (s Strategy) Validate() error {
 		return agentd.Errorf(agentd.EINVALID, "invalid_argument", "Accept timeout must be between 0 and 600 seconds.")
 	}
 	for _, d := range s.Dispositions {
-		if strings.TrimSpace(d) == "" || len(d) > 100 {
+		if strings.TrimSpace(d) == "" || utf8.RuneCountInString(d) > 100 {
 			return agentd.Errorf(agentd.EINVALID, "invalid_argument", "Dispositions must be 1 to 100 characters.")
 		}
 	}
@@ -134,10 +137,12 @@ func (s Strategy) HasDisposition(d string) bool {
 	return false
 }
 
-// Expand fills a template's placeholders.
+// Expand fills a template's placeholders in one pass: a value that looks like a placeholder is
+// never expanded again, whatever the order of vars.
 func Expand(tmpl string, vars map[string]string) string {
-	for k, v := range vars {
-		tmpl = strings.ReplaceAll(tmpl, "{"+k+"}", v)
+	pairs := make([]string, 0, 2*len(vars))
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		pairs = append(pairs, "{"+k+"}", vars[k])
 	}
-	return tmpl
+	return strings.NewReplacer(pairs...).Replace(tmpl)
 }

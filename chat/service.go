@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -8,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -417,18 +419,8 @@ func (s *Service) CustomerUserData(ctx context.Context, interactionID, key strin
 
 // SendNotice stores a custom notice from party p and delivers it to the other side.
 func (s *Service) SendNotice(ctx context.Context, p Party, commandID string, payload json.RawMessage) (Notice, error) {
-	if len(payload) == 0 || string(payload) == "null" {
-		return Notice{}, agentd.Errorf(agentd.EINVALID, "invalid_argument", "A notice needs a payload.")
-	}
-	if len(payload) > s.cfg.MaxNoticeBytes {
-		return Notice{}, agentd.Errorf(agentd.EINVALID, "notice_too_large", "A notice payload must be at most %d bytes.", s.cfg.MaxNoticeBytes)
-	}
-	if !json.Valid(payload) {
-		return Notice{}, agentd.Errorf(agentd.EINVALID, "invalid_argument", "A notice payload must be JSON.")
-	}
-	if strings.Contains(string(payload), `\u0000`) {
-		// Postgres jsonb cannot hold NUL; refuse it clearly instead of failing in the database.
-		return Notice{}, agentd.Errorf(agentd.EINVALID, "invalid_text", "A notice payload must not contain NUL characters.")
+	if err := checkNoticePayload(payload, s.cfg.MaxNoticeBytes); err != nil {
+		return Notice{}, err
 	}
 	n, err := s.store.AddNotice(ctx, NoticeRequest{InteractionID: p.InteractionID, PartyID: p.ID, CommandID: commandID, Payload: payload})
 	if err != nil {
@@ -436,6 +428,48 @@ func (s *Service) SendNotice(ctx context.Context, p Party, commandID string, pay
 	}
 	s.broadcast(Notification{Kind: NotifySide, InteractionID: p.InteractionID, Seq: n.Seq})
 	return n, nil
+}
+
+// checkNoticePayload checks a custom notice's payload: present (not null), at most max bytes,
+// one JSON value, and no NUL character in any string or key (Postgres jsonb cannot hold one).
+func checkNoticePayload(payload json.RawMessage, max int) error {
+	if len(payload) > max {
+		return agentd.Errorf(agentd.EINVALID, "notice_too_large", "A notice payload must be at most %d bytes.", max)
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil || dec.More() {
+		if len(bytes.TrimSpace(payload)) == 0 {
+			return agentd.Errorf(agentd.EINVALID, "invalid_argument", "A notice needs a payload.")
+		}
+		return agentd.Errorf(agentd.EINVALID, "invalid_argument", "A notice payload must be JSON.")
+	}
+	if v == nil {
+		return agentd.Errorf(agentd.EINVALID, "invalid_argument", "A notice needs a payload.")
+	}
+	if hasNUL(v) {
+		// Postgres jsonb cannot hold NUL; refuse it clearly instead of failing in the database.
+		return agentd.Errorf(agentd.EINVALID, "invalid_text", "A notice payload must not contain NUL characters.")
+	}
+	return nil
+}
+
+// hasNUL reports whether a decoded JSON value has a NUL character in any string or object key.
+func hasNUL(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return strings.IndexByte(x, 0) >= 0
+	case []any:
+		return slices.ContainsFunc(x, hasNUL)
+	case map[string]any:
+		for k, e := range x {
+			if strings.IndexByte(k, 0) >= 0 || hasNUL(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // QueuePositions returns the 1-based position of every chat waiting in a service's queue.

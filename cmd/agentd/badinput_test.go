@@ -135,6 +135,10 @@ func TestBadInput(t *testing.T) {
 		mustErr(t, c.do("update_userdata", map[string]any{"user_data": map[string]any{"K": "a\x00b"}}), "userdata_invalid_value")
 		mustErr(t, c.do("update_userdata", map[string]any{"user_data": map[string]any{"K\x00": "v"}}), "userdata_invalid_key")
 		mustErr(t, c.do("send_notice", map[string]any{"payload": map[string]any{"x": "a\x00"}}), "invalid_text")
+		mustErr(t, c.do("send_notice", map[string]any{"payload": map[string]any{"k\x00": 1}}), "invalid_text")
+		mustErr(t, c.do("send_notice", map[string]any{"payload": []any{1, map[string]any{"deep": "\x00"}}}), "invalid_text")
+		// A backslash followed by "u0000" is text, not a NUL: accepted.
+		mustOK(t, c.do("send_notice", map[string]any{"payload": map[string]any{"path": `C:\u0000dir`}}))
 		mustErr(t, c.do("typing", map[string]any{"is_typing": true, "text": "a\x00"}), "invalid_text")
 		ud, _ := m.Chat.UserData(ctx, data.str("session_id"))
 		if len(ud) != 0 {
