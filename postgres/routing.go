@@ -303,14 +303,23 @@ func offerTo(ctx context.Context, tx pgx.Tx, q queuedChat, strategies map[int64]
 // that has not already declined or missed this interaction. onlyUser restricts it to one agent.
 // Agents that look full are skipped in the query, so any number of busy agents idle longer than
 // one with room cannot hide it.
+//
+// The router skips agents another transaction holds; a transfer to one named agent waits for
+// that agent's lock instead (a router looks at ready agents all the time, and the agent is not
+// unavailable because of that). Waiting is safe: routers never wait for a lock while holding an
+// agent's, and everyone else takes locks in the order interaction, assignment, user.
 func pickAgent(ctx context.Context, tx pgx.Tx, serviceID int64, interactionID string, onlyUser int64) (int64, bool, error) {
+	lock := "FOR UPDATE OF u SKIP LOCKED"
+	if onlyUser != 0 {
+		lock = "FOR UPDATE OF u"
+	}
 	rows, err := tx.Query(ctx, `SELECT u.id, u.capacity FROM users u
 		JOIN user_services us ON us.user_id = u.id AND us.service_id = $1
 		WHERE `+agentHasRoom+` AND ($3 = 0 OR u.id = $3)
 			AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.interaction_id = $2 AND a.user_id = u.id
 				AND a.state IN ('declined', 'timed_out'))
 		ORDER BY greatest(u.state_since, coalesce(u.last_offer_at, u.state_since)), u.id
-		LIMIT 10 FOR UPDATE OF u SKIP LOCKED`, serviceID, interactionID, onlyUser)
+		LIMIT 10 `+lock, serviceID, interactionID, onlyUser)
 	if err != nil {
 		return 0, false, err
 	}

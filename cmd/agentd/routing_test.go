@@ -593,3 +593,46 @@ func TestFullUserDataDoesNotBlockTheAgent(t *testing.T) {
 		t.Fatal("wrap-up or survey answers missing")
 	}
 }
+
+// TestTransferToAgentWaitsForRouter: a router that happens to hold the target agent's row lock
+// (it looks at ready agents all the time) must delay a transfer to that agent, not fail it with
+// agent_unavailable.
+func TestTransferToAgentWaitsForRouter(t *testing.T) {
+	t.Parallel()
+	m := startNode(t, newDB(t), func(c *Config) { c.Agent.RouteInterval = 50 * time.Millisecond })
+	ctx := context.Background()
+	from := newAgent(t, m, "gil", 1)
+	to := newAgent(t, m, "hal", 1)
+	ready(t, m, from)
+	_, d := startSession(t, m, nil)
+	id := d.str("session_id")
+	waitOffer(t, m, from, id)
+	if _, err := m.Agents.Accept(ctx, from, id); err != nil {
+		t.Fatal(err)
+	}
+	ready(t, m, to)
+
+	// Hold the target's row lock as a routing transaction would, for a moment.
+	tx, err := m.DB.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) // also when the test fails: the node's pool closes only when it is back
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, to.ID); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Agents.Transfer(ctx, from, id, agent.TransferTarget{UserID: to.ID}) }()
+	select {
+	case err := <-done:
+		t.Fatalf("transfer did not wait for the lock: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("transfer: %v", err)
+	}
+	waitOffer(t, m, to, id)
+}
