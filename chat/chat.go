@@ -75,6 +75,7 @@ type Interaction struct {
 	QueuedAt     *time.Time
 	EndedAt      *time.Time
 	EndReason    EndReason
+	PendingSince *time.Time // the oldest customer message no one answered yet; nil when none
 }
 
 // Party is a participant of an interaction.

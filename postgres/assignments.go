@@ -22,7 +22,7 @@ func scanAssignment(row pgx.Row) (agent.Assignment, error) {
 	in := &a.Interaction
 	err := row.Scan(&a.ID, &a.InteractionID, &a.UserID, &state, &a.PartyID, &a.OfferedAt, &a.ExpiresAt, &a.AcceptedAt,
 		&in.ID, &in.ServiceID, &in.ServiceName, &istate, &in.CustomerName, &in.Subject, &in.NextIndex,
-		&in.NextSeq, &in.CreatedAt, &in.QueuedAt, &in.EndedAt, &reason)
+		&in.NextSeq, &in.CreatedAt, &in.QueuedAt, &in.EndedAt, &reason, &in.PendingSince)
 	a.State, in.State, in.EndReason = agent.AssignmentState(state), chat.State(istate), chat.EndReason(reason)
 	return a, err
 }

@@ -28,13 +28,13 @@ func NewChatStore(db *DB, nodeID string) *ChatStore {
 var _ chat.Store = (*ChatStore)(nil)
 
 const interactionColumns = `i.id, i.service_id, s.name, i.state, i.customer_name, i.subject, i.next_index,
-	i.next_seq, i.created_at, i.queued_at, i.ended_at, coalesce(i.end_reason, '')`
+	i.next_seq, i.created_at, i.queued_at, i.ended_at, coalesce(i.end_reason, ''), i.pending_since`
 
 func scanInteraction(row pgx.Row) (chat.Interaction, error) {
 	var in chat.Interaction
 	var state, reason string
 	err := row.Scan(&in.ID, &in.ServiceID, &in.ServiceName, &state, &in.CustomerName, &in.Subject, &in.NextIndex,
-		&in.NextSeq, &in.CreatedAt, &in.QueuedAt, &in.EndedAt, &reason)
+		&in.NextSeq, &in.CreatedAt, &in.QueuedAt, &in.EndedAt, &reason, &in.PendingSince)
 	in.State, in.EndReason = chat.State(state), chat.EndReason(reason)
 	return in, err
 }

@@ -60,8 +60,17 @@ func lockedParty(ctx context.Context, tx pgx.Tx, interactionID, partyID string) 
 // appendEvent writes the next transcript event. The caller holds the interaction's row lock.
 func appendEvent(ctx context.Context, tx pgx.Tx, interactionID string, kind chat.EventKind, party *chat.Party, text, contentType string, reason chat.EndReason) (chat.Event, error) {
 	ev := chat.Event{InteractionID: interactionID, Kind: kind, Party: party, Text: text, ContentType: contentType, Reason: reason}
-	err := tx.QueryRow(ctx, `UPDATE interactions SET next_index = next_index + 1 WHERE id = $1 RETURNING next_index - 1`,
-		interactionID).Scan(&ev.Index)
+	// pending_since: a customer message starts the wait unless one is already running; anyone
+	// else's message answers it.
+	pending := "pending_since"
+	if kind == chat.EventMessage && party != nil {
+		pending = "NULL"
+		if party.Type == chat.PartyClient {
+			pending = "coalesce(pending_since, clock_timestamp())"
+		}
+	}
+	err := tx.QueryRow(ctx, `UPDATE interactions SET next_index = next_index + 1, pending_since = `+pending+`
+		WHERE id = $1 RETURNING next_index - 1`, interactionID).Scan(&ev.Index)
 	if err != nil {
 		return chat.Event{}, err
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -149,7 +150,7 @@ func (c *conn) session() *session {
 // that sends too fast. A client that does not drain its socket for writeWait is disconnected
 // rather than waited for any longer.
 func (c *conn) enqueue(v any) {
-	b, err := json.Marshal(v)
+	b, err := marshalFrame(v)
 	if err != nil {
 		c.logger.Error("encode frame", "err", err)
 		return
@@ -270,10 +271,22 @@ func (c *conn) write(b []byte) bool {
 }
 
 func (c *conn) writeJSON(v any) bool {
-	b, err := json.Marshal(v)
+	b, err := marshalFrame(v)
 	if err != nil {
 		c.logger.Error("encode frame", "err", err)
 		return true
 	}
 	return c.write(b)
+}
+
+// marshalFrame encodes a websocket frame. HTML characters are left as they are: a frame is never
+// embedded in a page, and a console fragment full of markup would grow by a fifth as \u003c.
+func marshalFrame(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

@@ -93,10 +93,11 @@ func (s *Server) queueView(ctx context.Context, u agent.User) ([]templates.Queue
 }
 
 // listViews builds the offers list and the chats list. The pending-response indicator starts at
-// the customer's last message when no agent message followed it.
+// the oldest customer message no agent answered yet (kept on the interaction by every message).
 func (s *Server) listViews(ctx context.Context, as []agent.Assignment) ([]templates.OfferView, []templates.ChatItem) {
 	var offers []templates.OfferView
 	var chats []templates.ChatItem
+	strategies := map[int64]agent.Strategy{} // one read per service, not per chat
 	for _, a := range as {
 		in := a.Interaction
 		if a.State == agent.AssignOffered {
@@ -107,11 +108,15 @@ func (s *Server) listViews(ctx context.Context, as []agent.Assignment) ([]templa
 			offers = append(offers, templates.OfferView{InteractionID: in.ID, Customer: nameOr(in.CustomerName), Service: in.ServiceName, Subject: in.Subject, ExpiresAtMs: exp})
 			continue
 		}
-		st, _ := s.agents.Strategy(ctx, in.ServiceID)
+		st, ok := strategies[in.ServiceID]
+		if !ok {
+			st, _ = s.agents.Strategy(ctx, in.ServiceID)
+			strategies[in.ServiceID] = st
+		}
 		item := templates.ChatItem{InteractionID: in.ID, Customer: nameOr(in.CustomerName), Service: in.ServiceName, Ended: in.State.Over(),
 			WarnSeconds: secondsOr(st.PendingWarnSeconds, agent.DefaultPendingWarn), LateSeconds: secondsOr(st.PendingLateSeconds, agent.DefaultPendingLate)}
-		if !item.Ended {
-			item.PendingSinceMs = s.pendingSince(ctx, in)
+		if !item.Ended && in.PendingSince != nil {
+			item.PendingSinceMs = in.PendingSince.UnixMilli()
 		}
 		chats = append(chats, item)
 	}
@@ -123,29 +128,6 @@ func secondsOr(v int, d time.Duration) int {
 		return v
 	}
 	return int(d / time.Second)
-}
-
-// pendingSince returns when the oldest customer message not yet answered by an agent arrived.
-func (s *Server) pendingSince(ctx context.Context, in chat.Interaction) int64 {
-	from := max(in.NextIndex-200, 0)
-	evs, err := s.chat.Transcript(ctx, in.ID, from, 200)
-	if err != nil {
-		return 0
-	}
-	var since int64
-	for _, ev := range evs {
-		if ev.Kind != chat.EventMessage || ev.Party == nil {
-			continue
-		}
-		if ev.Party.Type == chat.PartyClient {
-			if since == 0 {
-				since = ev.At.UnixMilli()
-			}
-		} else {
-			since = 0
-		}
-	}
-	return since
 }
 
 func (s *Server) panelView(ctx context.Context, u agent.User, a agent.Assignment) (templates.ChatPanelView, error) {

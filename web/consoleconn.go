@@ -152,7 +152,7 @@ func (c *consoleConn) closeWith(code int, reason string) {
 }
 
 func (c *consoleConn) enqueue(v any) {
-	b, err := json.Marshal(v)
+	b, err := marshalFrame(v)
 	if err != nil {
 		c.logger.Error("encode frame", "err", err)
 		return
@@ -323,7 +323,7 @@ func (c *consoleConn) flush(ctx context.Context) bool {
 	if len(ops) == 0 {
 		return true
 	}
-	b, _ := json.Marshal(map[string]any{"type": "ops", "ops": ops})
+	b, _ := marshalFrame(map[string]any{"type": "ops", "ops": ops})
 	return c.write(b)
 }
 

@@ -636,3 +636,50 @@ func TestTransferToAgentWaitsForRouter(t *testing.T) {
 	}
 	waitOffer(t, m, to, id)
 }
+
+// TestPendingSince: the pending-response clock starts at the oldest customer message no one has
+// answered, is not moved by more customer messages, and stops at the agent's answer.
+func TestPendingSince(t *testing.T) {
+	t.Parallel()
+	m := startNode(t, newDB(t), func(c *Config) { c.Agent.RouteInterval = 50 * time.Millisecond })
+	ctx := context.Background()
+	u := newAgent(t, m, "pia", 1)
+	ready(t, m, u)
+	c, d := startSession(t, m, nil)
+	id := d.str("session_id")
+	waitOffer(t, m, u, id)
+	if _, err := m.Agents.Accept(ctx, u, id); err != nil {
+		t.Fatal(err)
+	}
+	pending := func() *time.Time {
+		t.Helper()
+		a, err := m.Agents.Assignment(ctx, u, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.Interaction.PendingSince
+	}
+	if p := pending(); p != nil {
+		t.Fatalf("pending before any message: %v", p)
+	}
+	mustOK(t, c.do("send_message", map[string]any{"text": "first"}))
+	first := pending()
+	if first == nil {
+		t.Fatal("a customer message did not start the clock")
+	}
+	time.Sleep(5 * time.Millisecond)
+	mustOK(t, c.do("send_message", map[string]any{"text": "second"}))
+	if p := pending(); p == nil || !p.Equal(*first) {
+		t.Fatalf("a second customer message moved the clock: %v, want %v", p, first)
+	}
+	if _, err := m.Agents.Send(ctx, u, id, "", "answer"); err != nil {
+		t.Fatal(err)
+	}
+	if p := pending(); p != nil {
+		t.Fatalf("the agent's answer did not stop the clock: %v", p)
+	}
+	mustOK(t, c.do("send_message", map[string]any{"text": "third"}))
+	if p := pending(); p == nil || !p.After(*first) {
+		t.Fatalf("a new question after the answer: %v", p)
+	}
+}
