@@ -27,7 +27,7 @@ func httpClient(t *testing.T) *http.Client {
 
 var hiddenCSRF = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
 
-func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
+func get(t testing.TB, c *http.Client, u string) (*http.Response, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, u, nil)
 	req.Header.Set("Accept", "text/html")
@@ -40,7 +40,7 @@ func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
 	return resp, string(b)
 }
 
-func postForm(t *testing.T, c *http.Client, u string, form url.Values) (*http.Response, string) {
+func postForm(t testing.TB, c *http.Client, u string, form url.Values) (*http.Response, string) {
 	t.Helper()
 	resp, err := c.PostForm(u, form)
 	if err != nil {
@@ -52,7 +52,7 @@ func postForm(t *testing.T, c *http.Client, u string, form url.Values) (*http.Re
 }
 
 // login signs in through the real form and returns the session's CSRF token.
-func login(t *testing.T, c *http.Client, base, user, pass string) string {
+func login(t testing.TB, c *http.Client, base, user, pass string) string {
 	t.Helper()
 	_, page := get(t, c, base+"/login")
 	m := hiddenCSRF.FindStringSubmatch(page)
