@@ -88,7 +88,9 @@ func (c *Config) load() error {
 		_, _ = rand.Read(b[:])
 		c.NodeID = fmt.Sprintf("%s:%d:%x", host, os.Getpid(), b)
 	}
-	lim := userdata.DefaultLimits
+	// A value already set (by a program embedding agentd, or a test) is the default the
+	// environment can override; unset ones default to the packages' defaults.
+	lim := c.Chat.UserDataLimits
 	ints := []struct {
 		name string
 		dst  *int
@@ -98,19 +100,28 @@ func (c *Config) load() error {
 		{"AGENTD_MAX_MESSAGE_CHARS", &c.Chat.MaxMessageChars, chat.DefaultConfig.MaxMessageChars},
 		{"AGENTD_STARTS_PER_MINUTE", &c.Web.StartsPerMinute, web.DefaultConfig.StartsPerMinute},
 		{"AGENTD_CONNECTS_PER_MINUTE", &c.Web.ConnectsPerMinute, web.DefaultConfig.ConnectsPerMinute},
-		{"AGENTD_USERDATA_MAX_KEYS", &lim.MaxKeys, lim.MaxKeys},
-		{"AGENTD_USERDATA_MAX_KEY_LENGTH", &lim.MaxKeyLen, lim.MaxKeyLen},
-		{"AGENTD_USERDATA_MAX_VALUE_BYTES", &lim.MaxValueBytes, lim.MaxValueBytes},
-		{"AGENTD_USERDATA_MAX_TOTAL_BYTES", &lim.MaxTotalBytes, lim.MaxTotalBytes},
+		{"AGENTD_USERDATA_MAX_KEYS", &lim.MaxKeys, userdata.DefaultLimits.MaxKeys},
+		{"AGENTD_USERDATA_MAX_KEY_LENGTH", &lim.MaxKeyLen, userdata.DefaultLimits.MaxKeyLen},
+		{"AGENTD_USERDATA_MAX_VALUE_BYTES", &lim.MaxValueBytes, userdata.DefaultLimits.MaxValueBytes},
+		{"AGENTD_USERDATA_MAX_TOTAL_BYTES", &lim.MaxTotalBytes, userdata.DefaultLimits.MaxTotalBytes},
 	}
 	for _, s := range ints {
-		v, err := strconv.Atoi(env(s.name, strconv.Itoa(s.def)))
+		def := s.def
+		if *s.dst > 0 {
+			def = *s.dst
+		}
+		v, err := strconv.Atoi(env(s.name, strconv.Itoa(def)))
 		if err != nil || v <= 0 {
 			return fmt.Errorf("%s must be a positive integer", s.name)
 		}
 		*s.dst = v
 	}
-	c.Web.StartBurst, c.Web.ConnectBurst = c.Web.StartsPerMinute, max(c.Web.ConnectsPerMinute/2, 1)
+	if c.Web.StartBurst == 0 {
+		c.Web.StartBurst = c.Web.StartsPerMinute
+	}
+	if c.Web.ConnectBurst == 0 {
+		c.Web.ConnectBurst = max(c.Web.ConnectsPerMinute/2, 1)
+	}
 	cps, err := strconv.ParseFloat(env("AGENTD_COMMANDS_PER_SECOND", strconv.FormatFloat(web.DefaultConfig.CommandsPerSecond, 'f', -1, 64)), 64)
 	if err != nil || cps <= 0 {
 		return errors.New("AGENTD_COMMANDS_PER_SECOND must be a positive number")
