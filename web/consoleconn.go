@@ -63,6 +63,7 @@ type consoleChat struct {
 	nextIndex int
 	nextSeq   int64
 	ended     bool
+	pending   bool // a customer message waits for an answer (what the chat list shows)
 }
 
 type op struct {
@@ -381,7 +382,7 @@ func (c *consoleConn) render(ctx context.Context, agentDirty, queueDirty bool, e
 			if err != nil {
 				return err
 			}
-			c.chats[a.InteractionID] = &consoleChat{ended: a.Interaction.State.Over()}
+			c.chats[a.InteractionID] = &consoleChat{ended: a.Interaction.State.Over(), pending: a.Interaction.PendingSince != nil}
 			s.hub.attach(c, a.InteractionID, 0)
 			if err := add("append", "chat-panels", templates.ChatPanel(p)); err != nil {
 				return err
@@ -413,7 +414,13 @@ func (c *consoleConn) render(ctx context.Context, agentDirty, queueDirty bool, e
 					return err
 				}
 				ch.nextIndex = ev.Index + 1
-				listDirty = listDirty || ev.Kind == chat.EventMessage
+				// The chat list shows whether a customer message waits for an answer: it is
+				// redrawn when that changes, not for every message (unread marks are the page's).
+				if ev.Kind == chat.EventMessage && ev.Party != nil {
+					if waiting := ev.Party.Type == chat.PartyClient; waiting != ch.pending {
+						ch.pending, listDirty = waiting, true
+					}
+				}
 				if ev.Kind == chat.EventSessionEnded && !ch.ended {
 					ch.ended, listDirty = true, true
 					in, err := s.chat.Interaction(ctx, iid)
