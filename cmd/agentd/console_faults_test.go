@@ -182,12 +182,7 @@ func TestAgentAbsent(t *testing.T) {
 	ctx := context.Background()
 	u := newAgent(t, m, "gus", 2)
 	ready(t, m, u)
-	_, d1 := startSession(t, m, nil)
-	id1 := d1.str("session_id")
-	waitOffer(t, m, u, id1)
-	if _, err := m.Agents.Accept(ctx, u, id1); err != nil {
-		t.Fatal(err)
-	}
+	_, id1 := acceptedChat(t, m, u, nil)
 	_, d2 := startSession(t, m, nil)
 	id2 := d2.str("session_id")
 	waitOffer(t, m, u, id2)
@@ -215,10 +210,7 @@ func TestWrapUpAndSurveyErrors(t *testing.T) {
 	ready(t, m, u)
 	c, d := startSession(t, m, map[string]any{"username": `<script>window.x=1</script>Hal's customer`, "user_data": map[string]any{"Note": `<img src=x onerror=alert(1)>`}})
 	id := d.str("session_id")
-	waitOffer(t, m, u, id)
-	if _, err := m.Agents.Accept(ctx, u, id); err != nil {
-		t.Fatal(err)
-	}
+	acceptOffer(t, m, u, id)
 	// Wrap-up before the end, then with a disposition that is not in the list.
 	wantCode(t, m.Agents.WrapUp(ctx, u, id, "Resolved", ""), "invalid_state")
 	if err := m.Agents.End(ctx, u, id); err != nil {

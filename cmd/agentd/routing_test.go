@@ -45,12 +45,30 @@ func setStrategy(t *testing.T, m *Main, service string, st agent.Strategy) {
 }
 
 // waitOffer waits until interactionID is offered to u.
-func waitOffer(t *testing.T, m *Main, u agent.User, interactionID string) {
+func waitOffer(t testing.TB, m *Main, u agent.User, interactionID string) {
 	t.Helper()
 	waitFor(t, "offer to "+u.Username, func() bool {
 		a, err := m.Agents.Assignment(context.Background(), u, interactionID)
 		return err == nil && a.State == agent.AssignOffered
 	})
+}
+
+// acceptOffer waits until interactionID is offered to u and accepts it.
+func acceptOffer(t testing.TB, m *Main, u agent.User, interactionID string) {
+	t.Helper()
+	waitOffer(t, m, u, interactionID)
+	if _, err := m.Agents.Accept(context.Background(), u, interactionID); err != nil {
+		t.Fatalf("accept: %v", err)
+	}
+}
+
+// acceptedChat starts a customer session and has u accept it.
+func acceptedChat(t testing.TB, m *Main, u agent.User, args map[string]any) (*client, string) {
+	t.Helper()
+	c, d := startSession(t, m, args)
+	id := d.str("session_id")
+	acceptOffer(t, m, u, id)
+	return c, id
 }
 
 func load(t *testing.T, m *Main, userID int64) int {
@@ -79,10 +97,7 @@ func TestRouting(t *testing.T) {
 		ready(t, m, a)
 		c1, d1 := startSession(t, m, nil)
 		id1 := d1.str("session_id")
-		waitOffer(t, m, a, id1)
-		if _, err := m.Agents.Accept(ctx, a, id1); err != nil {
-			t.Fatal(err)
-		}
+		acceptOffer(t, m, a, id1)
 		c1.waitEvent("agent joined", func(ev frame) bool { return ev.str("party", "name") == "Agent ann" })
 		if _, err := m.Agents.Accept(ctx, a, id1); agentd.ErrorCode(err) != "offer_gone" {
 			t.Fatalf("accepting twice: %v", err)
@@ -205,10 +220,7 @@ func TestRouting(t *testing.T) {
 			return false
 		})
 		ready(t, m, v)
-		waitOffer(t, m, v, id)
-		if _, err := m.Agents.Accept(ctx, v, id); err != nil {
-			t.Fatal(err)
-		}
+		acceptOffer(t, m, v, id)
 		if load(t, m, u.ID) != 0 {
 			t.Fatal("transferring agent still loaded")
 		}
@@ -218,10 +230,7 @@ func TestRouting(t *testing.T) {
 		if err := m.Agents.Transfer(ctx, v, id, agent.TransferTarget{UserID: w.ID}); err != nil {
 			t.Fatal(err)
 		}
-		waitOffer(t, m, w, id)
-		if _, err := m.Agents.Accept(ctx, w, id); err != nil {
-			t.Fatal(err)
-		}
+		acceptOffer(t, m, w, id)
 		evs, _ := m.Chat.Transcript(ctx, id, 0, 0)
 		ud, _ := m.Chat.UserData(ctx, id)
 		if evs[len(evs)-1].Party.Name != "Agent walt" || len(ud) == 0 {
@@ -372,10 +381,7 @@ func TestSurveyTemplateAndQuestions(t *testing.T) {
 	ready(t, m, u)
 	c1, d1 := startSession(t, m, map[string]any{"service": "external"})
 	id1 := d1.str("session_id")
-	waitOffer(t, m, u, id1)
-	if _, err := m.Agents.Accept(ctx, u, id1); err != nil {
-		t.Fatal(err)
-	}
+	acceptOffer(t, m, u, id1)
 	got := mustOK(t, c1.do("get_userdata", map[string]any{"key": "SurveyURL"})).str("user_data", "SurveyURL")
 	if !strings.HasPrefix(got, "https://survey.example/s?t=") || !strings.HasSuffix(got, "&chat="+id1) {
 		t.Fatalf("templated SurveyURL %q", got)
@@ -383,10 +389,7 @@ func TestSurveyTemplateAndQuestions(t *testing.T) {
 
 	c2, d2 := startSession(t, m, map[string]any{"service": "custom"})
 	id2 := d2.str("session_id")
-	waitOffer(t, m, u, id2)
-	if _, err := m.Agents.Accept(ctx, u, id2); err != nil {
-		t.Fatal(err)
-	}
+	acceptOffer(t, m, u, id2)
 	url := mustOK(t, c2.do("get_userdata", map[string]any{"key": "SurveyURL"})).str("user_data", "SurveyURL")
 	token := url[strings.LastIndex(url, "/")+1:]
 	form, err := m.Agents.Survey(ctx, token)
@@ -515,10 +518,7 @@ func TestRoutingNoHeadOfLine(t *testing.T) {
 		u := newAgent(t, m, fmt.Sprintf("full%02d", i), 1, "busy")
 		ready(t, m, u)
 		id := start("busy")
-		waitOffer(t, m, u, id)
-		if _, err := m.Agents.Accept(ctx, u, id); err != nil {
-			t.Fatal(err)
-		}
+		acceptOffer(t, m, u, id)
 	}
 	free := newAgent(t, m, "free", 1, "busy")
 	ready(t, m, free)
@@ -604,12 +604,7 @@ func TestTransferToAgentWaitsForRouter(t *testing.T) {
 	from := newAgent(t, m, "gil", 1)
 	to := newAgent(t, m, "hal", 1)
 	ready(t, m, from)
-	_, d := startSession(t, m, nil)
-	id := d.str("session_id")
-	waitOffer(t, m, from, id)
-	if _, err := m.Agents.Accept(ctx, from, id); err != nil {
-		t.Fatal(err)
-	}
+	_, id := acceptedChat(t, m, from, nil)
 	ready(t, m, to)
 
 	// Hold the target's row lock as a routing transaction would, for a moment.
@@ -645,12 +640,7 @@ func TestPendingSince(t *testing.T) {
 	ctx := context.Background()
 	u := newAgent(t, m, "pia", 1)
 	ready(t, m, u)
-	c, d := startSession(t, m, nil)
-	id := d.str("session_id")
-	waitOffer(t, m, u, id)
-	if _, err := m.Agents.Accept(ctx, u, id); err != nil {
-		t.Fatal(err)
-	}
+	c, id := acceptedChat(t, m, u, nil)
 	pending := func() *time.Time {
 		t.Helper()
 		a, err := m.Agents.Assignment(ctx, u, id)
