@@ -291,12 +291,10 @@ func TestBrowserConsoleTwoTabs(t *testing.T) {
 	u := newAgent(t, m, "jo", 3)
 	browser := newBrowser(t)
 	tab1 := newTab(t, browser)
-	signIn(t, tab1, m.URL(), "jo", "password-jo")
-	poll(t, tab1, "console", `document.getElementById('console-status')?.textContent === 'Connected.'`)
+	consoleFor(t, tab1, m.URL(), "jo")
 	// The second tab signs in too (its own browser context keeps the two pages independent).
 	tab2 := newTab(t, browser)
-	signIn(t, tab2, m.URL(), "jo", "password-jo")
-	poll(t, tab2, "second tab", `document.getElementById('console-status')?.textContent === 'Connected.'`)
+	consoleFor(t, tab2, m.URL(), "jo")
 
 	click(t, tab1, `#presence button[data-state=ready]`)
 	poll(t, tab2, "ready in the other tab", `document.getElementById('presence-state').textContent.trim() === 'Ready'`)

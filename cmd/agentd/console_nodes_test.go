@@ -23,11 +23,9 @@ func TestBrowserConsoleTwoNodes(t *testing.T) {
 
 	browser := newBrowser(t)
 	onB := newTab(t, browser)
-	signIn(t, onB, b.URL(), "lee", "password-lee")
-	poll(t, onB, "console on B", `document.getElementById('console-status')?.textContent === 'Connected.'`)
+	consoleFor(t, onB, b.URL(), "lee")
 	onA := newTab(t, browser)
-	signIn(t, onA, a.URL(), "lee", "password-lee")
-	poll(t, onA, "console on A", `document.getElementById('console-status')?.textContent === 'Connected.'`)
+	consoleFor(t, onA, a.URL(), "lee")
 
 	click(t, onB, `#presence button[data-state=ready]`)
 	poll(t, onA, "ready shown on A", `document.getElementById('presence-state').textContent.trim() === 'Ready'`)

@@ -39,6 +39,14 @@ func signIn(t *testing.T, tab context.Context, base, username, password string) 
 	)
 }
 
+// consoleFor signs username in on tab (password "password-" + username, as newAgent sets it) and
+// waits until its console is connected.
+func consoleFor(t *testing.T, tab context.Context, base, username string) {
+	t.Helper()
+	signIn(t, tab, base, username, "password-"+username)
+	poll(t, tab, "console of "+username, `document.getElementById('console-status')?.textContent === 'Connected.'`)
+}
+
 func click(t *testing.T, tab context.Context, css string) {
 	t.Helper()
 	browse(t, tab, chromedp.WaitVisible(chromedp.CSS(css)), chromedp.Click(chromedp.CSS(css)))
@@ -74,8 +82,7 @@ func TestBrowserConsole(t *testing.T) {
 	// Sign in (a wrong password first), go Ready.
 	signIn(t, agentTab, m.URL(), "alice", "wrong-password")
 	poll(t, agentTab, "sign-in error", `document.getElementById('login-error')?.textContent.includes('Wrong username or password')`)
-	signIn(t, agentTab, m.URL(), "alice", "password-alice")
-	poll(t, agentTab, "console", `document.getElementById('console-status')?.textContent === 'Connected.'`)
+	consoleFor(t, agentTab, m.URL(), "alice")
 	click(t, agentTab, `#presence button[data-state=ready]`)
 	poll(t, agentTab, "ready", `document.getElementById('presence-state').textContent.trim() === 'Ready'`)
 
