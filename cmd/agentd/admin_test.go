@@ -38,10 +38,13 @@ func adminSubmit(t *testing.T, tab context.Context, button, waitExpr string) {
 	poll(t, tab, "page after "+button, `!window.__before && (`+waitExpr+`)`)
 }
 
+// adminGo opens url and waits for waitExpr on the new page: the marker set on the old page tells
+// them apart, so a slow navigation cannot let the test act on the page it is leaving.
 func adminGo(t *testing.T, tab context.Context, url, waitExpr string) {
 	t.Helper()
+	eval[bool](t, tab, `window.__before = true`)
 	browse(t, tab, chromedp.Navigate(url))
-	poll(t, tab, url, waitExpr)
+	poll(t, tab, url, `!window.__before && (`+waitExpr+`)`)
 }
 
 // setValues fills form fields by id, as typing would (textareas turn CRLF into LF).
