@@ -272,7 +272,7 @@ func (s *ChatStore) LeaveParty(ctx context.Context, req chat.LeaveRequest) (chat
 				return err
 			}
 			for _, u := range users {
-				if err := s.notify(ctx, tx, wireNote{Kind: "a", User: u}); err != nil {
+				if err := s.notify(ctx, tx, agentNote(u)); err != nil {
 					return err
 				}
 			}
