@@ -69,13 +69,12 @@ type AdminStore interface {
 // Admin is the administration API behind /admin: services and their strategies, canned
 // responses, users and the audit log. Every change is audited; passwords never are.
 type Admin struct {
-	store  AdminStore
-	agents *Service
+	store AdminStore
 }
 
 // NewAdmin returns the administration API.
-func NewAdmin(store AdminStore, agents *Service) *Admin {
-	return &Admin{store: store, agents: agents}
+func NewAdmin(store AdminStore) *Admin {
+	return &Admin{store: store}
 }
 
 // InvalidFields is the error of an admin change with invalid values: one message per form field.

@@ -246,28 +246,41 @@ func wantCode(t *testing.T, err error, class, code string) {
 	}
 }
 
-func TestNewServiceDefaults(t *testing.T) {
-	s := NewService(nil, nil, Config{}, nil)
-	if got := s.Config(); got.RouteInterval != time.Second || got.AbsentGrace != 90*time.Second {
+func TestNewRouterDefaults(t *testing.T) {
+	r := NewRouter(RouterDeps{})
+	if got := r.Config(); got.RouteInterval != time.Second || got.AbsentGrace != 90*time.Second {
 		t.Errorf("defaults: route interval %v, absent grace %v; want 1s, 90s", got.RouteInterval, got.AbsentGrace)
 	}
-	cfg := Config{PublicURL: "https://x.example", CoBrowseURL: "https://cb", RouteInterval: 5 * time.Second, AbsentGrace: time.Minute}
-	if got := NewService(nil, nil, cfg, nil).Config(); got != cfg {
+	cfg := RouterConfig{RouteInterval: 5 * time.Second, AbsentGrace: time.Minute}
+	if got := NewRouter(RouterDeps{Config: cfg}).Config(); got != cfg {
 		t.Errorf("Config() = %+v, want %+v", got, cfg)
+	}
+	scfg := Config{PublicURL: "https://x.example", CoBrowseURL: "https://cb"}
+	if got := NewService(Deps{Config: scfg}).Config(); got != scfg {
+		t.Errorf("Config() = %+v, want %+v", got, scfg)
+	}
+	if got := NewAccounts(AccountsDeps{}).Config().SessionMaxAge; got != DefaultSessionMaxAge {
+		t.Errorf("session max age %v, want %v", got, DefaultSessionMaxAge)
 	}
 }
 
-func TestServiceWakeDoesNotBlock(t *testing.T) {
-	s := NewService(nil, nil, Config{}, nil)
-	s.Wake()
-	s.Wake() // must not block on the full channel
-	if n := len(s.wake); n != 1 {
+func TestWakeupDoesNotBlock(t *testing.T) {
+	w := NewWakeup()
+	w.Wake()
+	w.Wake() // must not block on the full channel
+	w.Broadcast(chat.Notification{Kind: chat.NotifyQueue})
+	if n := len(w.c); n != 1 {
 		t.Errorf("%d pending wake-ups, want 1", n)
+	}
+	<-w.c
+	w.Broadcast(chat.Notification{Kind: chat.NotifyEvents})
+	if n := len(w.c); n != 0 {
+		t.Errorf("an events notification woke the router")
 	}
 }
 
 func TestWebSessionWithoutToken(t *testing.T) {
-	_, _, err := NewService(nil, nil, Config{}, nil).WebSession(context.Background(), "")
+	_, _, err := NewAccounts(AccountsDeps{}).WebSession(context.Background(), "")
 	wantCode(t, err, agentd.EUNAUTHORIZED, "unauthorized")
 }
 
@@ -306,7 +319,7 @@ func TestCoBrowseURL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewService(nil, nil, Config{CoBrowseURL: tt.tmpl}, nil)
+			s := NewService(Deps{Config: Config{CoBrowseURL: tt.tmpl}})
 			if got := s.CoBrowseURL(tt.sessionID, "i-1"); got != tt.want {
 				t.Errorf("CoBrowseURL = %q, want %q", got, tt.want)
 			}
@@ -332,8 +345,9 @@ func TestSurveyURL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewService(nil, nil, Config{PublicURL: tt.publicURL}, nil)
-			hash, url := s.surveyURL(Strategy{Survey: &tt.survey}, in)
+			s := NewService(Deps{Config: Config{PublicURL: tt.publicURL}})
+			link := s.surveyLink(Strategy{Survey: &tt.survey}, in)
+			hash, url := link.TokenHash, link.URL
 			if !strings.HasPrefix(url, tt.prefix) || !strings.HasSuffix(url, tt.suffix) {
 				t.Fatalf("url %q, want %q<token>%q", url, tt.prefix, tt.suffix)
 			}
@@ -344,8 +358,8 @@ func TestSurveyURL(t *testing.T) {
 			if !bytes.Equal(hash, HashToken(token)) {
 				t.Error("the returned hash is not the hash of the token in the URL")
 			}
-			hash2, url2 := s.surveyURL(Strategy{Survey: &tt.survey}, in)
-			if url2 == url || bytes.Equal(hash2, hash) {
+			link2 := s.surveyLink(Strategy{Survey: &tt.survey}, in)
+			if link2.URL == url || bytes.Equal(link2.TokenHash, hash) {
 				t.Error("two survey links are equal")
 			}
 		})

@@ -142,7 +142,7 @@ func TestCleanLine(t *testing.T) {
 }
 
 func TestCheckText(t *testing.T) {
-	s := NewService(nil, nil, Config{}, nil)
+	s := NewService(Deps{})
 	tests := []struct {
 		name    string
 		text    string
@@ -177,16 +177,16 @@ func TestCheckText(t *testing.T) {
 }
 
 func TestNewServiceDefaults(t *testing.T) {
-	if got := NewService(nil, nil, Config{}, nil).Config(); !reflect.DeepEqual(got, DefaultConfig) {
+	if got := NewService(Deps{}).Config(); !reflect.DeepEqual(got, DefaultConfig) {
 		t.Errorf("zero config became %+v, want %+v", got, DefaultConfig)
 	}
 	want := Config{MaxMessageChars: 10, MaxNoticeBytes: 20, MaxTypingChars: 3, EndedReadable: time.Minute, StartRetryWindow: time.Second,
 		UserDataLimits: userdata.Limits{MaxKeyLen: 1, MaxValueBytes: 2, MaxKeys: 3, MaxTotalBytes: 4}}
-	if got := NewService(nil, nil, want, nil).Config(); !reflect.DeepEqual(got, want) {
+	if got := NewService(Deps{Config: want}).Config(); !reflect.DeepEqual(got, want) {
 		t.Errorf("explicit config became %+v, want %+v", got, want)
 	}
 	// Fields default one by one.
-	got := NewService(nil, nil, Config{MaxMessageChars: 7}, nil).Config()
+	got := NewService(Deps{Config: Config{MaxMessageChars: 7}}).Config()
 	if got.MaxMessageChars != 7 || got.MaxNoticeBytes != 8192 || got.MaxTypingChars != 1024 || got.EndedReadable != time.Hour ||
 		got.StartRetryWindow != 10*time.Minute || got.UserDataLimits != userdata.DefaultLimits {
 		t.Errorf("partial config became %+v", got)

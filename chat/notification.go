@@ -27,8 +27,3 @@ type Notification struct {
 	Events []Event
 	Typing *Typing
 }
-
-// Broadcaster delivers notifications to subscribers on this node. Broadcast must not block.
-type Broadcaster interface {
-	Broadcast(Notification)
-}

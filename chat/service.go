@@ -38,17 +38,28 @@ var DefaultConfig = Config{
 	UserDataLimits:   userdata.DefaultLimits,
 }
 
-// Service is the session service: every customer and agent command goes through it.
+// Service is the session service: every customer and agent command goes through it. It validates
+// and decides; the Store persists each operation in one transaction that also announces what
+// changed (to this node after the commit, to the others by NOTIFY), so the service itself never
+// broadcasts.
 type Service struct {
 	store  Store
-	bcast  Broadcaster
 	cfg    Config
 	logger *slog.Logger
 	now    func() time.Time
 }
 
-// NewService returns a Service. bcast receives a notification after every commit; it may be nil.
-func NewService(store Store, bcast Broadcaster, cfg Config, logger *slog.Logger) *Service {
+// Deps is what a Service is built from.
+type Deps struct {
+	Store  Store
+	Config Config // zero fields take DefaultConfig's values
+	Logger *slog.Logger
+	Now    func() time.Time // the clock; time.Now when nil
+}
+
+// NewService returns a Service.
+func NewService(d Deps) *Service {
+	cfg := d.Config
 	if cfg.MaxMessageChars == 0 {
 		cfg.MaxMessageChars = DefaultConfig.MaxMessageChars
 	}
@@ -67,27 +78,18 @@ func NewService(store Store, bcast Broadcaster, cfg Config, logger *slog.Logger)
 	if cfg.UserDataLimits == (userdata.Limits{}) {
 		cfg.UserDataLimits = DefaultConfig.UserDataLimits
 	}
-	return &Service{store: store, bcast: bcast, cfg: cfg, logger: logger, now: time.Now}
+	now := d.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: d.Store, cfg: cfg, logger: d.Logger, now: now}
 }
 
 // Config returns the effective configuration.
 func (s *Service) Config() Config { return s.cfg }
 
-func (s *Service) broadcast(n Notification) {
-	if s.bcast != nil {
-		s.bcast.Broadcast(n)
-	}
-}
-
-func (s *Service) broadcastEvents(interactionID string, serviceID int64, events []Event) {
-	if len(events) == 0 {
-		return
-	}
-	s.broadcast(Notification{Kind: NotifyEvents, InteractionID: interactionID, Index: events[len(events)-1].Index, Events: events})
-	if serviceID != 0 {
-		s.broadcast(Notification{Kind: NotifyQueue, ServiceID: serviceID})
-	}
-}
+// Now returns the service's clock reading.
+func (s *Service) Now() time.Time { return s.now() }
 
 // HashSecret returns the stored form of a secure key or start token.
 func HashSecret(secret string) []byte {
@@ -155,12 +157,10 @@ func (s *Service) Start(ctx context.Context, p StartParams) (Session, error) {
 		StartTokenHash: HashSecret("start:" + p.CommandID),
 		RetryWindow:    s.cfg.StartRetryWindow,
 		Limits:         s.cfg.UserDataLimits,
+		At:             s.now(),
 	})
 	if err != nil {
 		return Session{}, fmt.Errorf("chat: start: %w", err)
-	}
-	if !res.Retried {
-		s.broadcastEvents(res.Interaction.ID, res.Interaction.ServiceID, res.Events)
 	}
 	return Session{Interaction: res.Interaction, Party: res.Party, SecureKey: key}, nil
 }
@@ -200,7 +200,6 @@ func (s *Service) Send(ctx context.Context, p Party, commandID, text, contentTyp
 	if err != nil {
 		return Event{}, fmt.Errorf("chat: send: %w", err)
 	}
-	s.broadcastEvents(p.InteractionID, 0, []Event{ev})
 	return ev, nil
 }
 
@@ -250,7 +249,6 @@ func (s *Service) SendTyping(ctx context.Context, p Party, isTyping bool, text s
 		return time.Time{}, errEnded()
 	}
 	t := Typing{Party: p, IsTyping: isTyping, Text: text, At: s.now()}
-	s.broadcast(Notification{Kind: NotifyTyping, InteractionID: p.InteractionID, Typing: &t})
 	if err := s.store.NotifyTyping(ctx, p.InteractionID, t); err != nil {
 		return time.Time{}, fmt.Errorf("chat: typing: %w", err)
 	}
@@ -266,29 +264,20 @@ func (s *Service) Leave(ctx context.Context, p Party, commandID string) (time.Ti
 	return s.leave(ctx, p, commandID, true, EndLeaveRequest)
 }
 
-// End ends the session on behalf of an agent party: the agent leaves and the session ends with
-// reason agent.
+// End ends the session on behalf of a party other than the customer (a supervisor, a system
+// party): it leaves and the session ends with reason agent. An agent ends its chats through the
+// agent package, which adds the survey link to the same commit.
 func (s *Service) End(ctx context.Context, p Party) error {
 	_, err := s.leave(ctx, p, "", true, EndAgent)
 	return err
 }
 
-// LeaveParty removes a non-client party without ending the session (for example a transfer).
-func (s *Service) LeaveParty(ctx context.Context, p Party) error {
-	_, err := s.leave(ctx, p, "", false, "")
-	return err
-}
-
 func (s *Service) leave(ctx context.Context, p Party, commandID string, end bool, reason EndReason) (time.Time, error) {
-	res, err := s.store.LeaveParty(ctx, LeaveRequest{InteractionID: p.InteractionID, PartyID: p.ID, CommandID: commandID, End: end, Reason: reason})
+	res, err := s.store.LeaveParty(ctx, LeaveRequest{InteractionID: p.InteractionID, PartyID: p.ID, CommandID: commandID,
+		End: end, Reason: reason, At: s.now()})
 	if err != nil {
 		return time.Time{}, fmt.Errorf("chat: leave: %w", err)
 	}
-	in, err := s.store.Interaction(ctx, p.InteractionID)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("chat: leave: %w", err)
-	}
-	s.broadcastEvents(p.InteractionID, in.ServiceID, res.Events)
 	return res.At, nil
 }
 
@@ -302,15 +291,10 @@ func (s *Service) JoinAgent(ctx context.Context, interactionID string, typ Party
 	if err != nil {
 		return Party{}, err
 	}
-	party, events, err := s.store.JoinParty(ctx, JoinRequest{InteractionID: interactionID, Type: typ, Name: name, UserRef: userRef})
+	party, _, err := s.store.JoinParty(ctx, JoinRequest{InteractionID: interactionID, Type: typ, Name: name, UserRef: userRef})
 	if err != nil {
 		return Party{}, fmt.Errorf("chat: join: %w", err)
 	}
-	in, err := s.store.Interaction(ctx, interactionID)
-	if err != nil {
-		return Party{}, fmt.Errorf("chat: join: %w", err)
-	}
-	s.broadcastEvents(interactionID, in.ServiceID, events)
 	return party, nil
 }
 
@@ -383,9 +367,6 @@ func (s *Service) changeUserData(ctx context.Context, req UserDataRequest) (Chan
 	if err != nil {
 		return ChangeResult{}, fmt.Errorf("chat: userdata: %w", err)
 	}
-	if res.Seq > 0 {
-		s.broadcast(Notification{Kind: NotifySide, InteractionID: req.InteractionID, Seq: res.Seq})
-	}
 	return res, nil
 }
 
@@ -426,7 +407,6 @@ func (s *Service) SendNotice(ctx context.Context, p Party, commandID string, pay
 	if err != nil {
 		return Notice{}, fmt.Errorf("chat: notice: %w", err)
 	}
-	s.broadcast(Notification{Kind: NotifySide, InteractionID: p.InteractionID, Seq: n.Seq})
 	return n, nil
 }
 

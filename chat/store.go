@@ -8,10 +8,10 @@ import (
 	"agentd/userdata"
 )
 
-// Store persists interactions. Every changing method is one transaction that also queues the
-// cross-node notification (NOTIFY is delivered at commit), and is idempotent by CommandID where
-// it takes one: the same (party, CommandID) answers with the first result without changing
-// anything again.
+// Store persists interactions. Every changing method is one transaction that also announces what
+// it changed: NOTIFY to the other nodes (delivered at commit) and, after the commit, this node's
+// subscribers. It is idempotent by CommandID where it takes one: the same (party, CommandID)
+// answers with the first result without changing anything again.
 type Store interface {
 	StartInteraction(ctx context.Context, req StartRequest) (StartResult, error)
 	AuthenticateCustomer(ctx context.Context, interactionID string, keyHash []byte) (Interaction, Party, error)
@@ -41,6 +41,7 @@ type StartRequest struct {
 	StartTokenHash []byte // hash of the client's command id; a retry with the same id finds the session
 	RetryWindow    time.Duration
 	Limits         userdata.Limits
+	At             time.Time // the chat's creation and queue time, from the service's clock
 }
 
 // StartResult is what StartInteraction created (or found, when Retried).
@@ -76,6 +77,7 @@ type LeaveRequest struct {
 	CommandID     string
 	End           bool
 	Reason        EndReason
+	At            time.Time // when the party left (and the session ended), from the service's clock
 }
 
 // LeaveResult reports what LeaveParty wrote.
@@ -97,8 +99,9 @@ type UserDataRequest struct {
 
 // ChangeResult reports a committed UserData change.
 type ChangeResult struct {
-	Seq int64 // the last seq written; 0 when nothing changed
-	At  time.Time
+	Seq      int64 // the last seq written; 0 when nothing changed
+	At       time.Time
+	Replayed bool // the command was applied before; this is its first result
 }
 
 // NoticeRequest stores a custom notice.

@@ -29,10 +29,7 @@ func errServiceNotFound(name string) error {
 // Service returns a service by name.
 func (s *AgentStore) Service(ctx context.Context, name string) (agent.ServiceInfo, error) {
 	si, err := scanService(s.db.Pool.QueryRow(ctx, `SELECT `+serviceColumns+` FROM services WHERE name = $1`, name))
-	if err == pgx.ErrNoRows {
-		return agent.ServiceInfo{}, errServiceNotFound(name)
-	}
-	return si, translate(err)
+	return si, translate(err, errServiceNotFound(name))
 }
 
 // CreateService inserts a service, audited as service.create by actorID.

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"maps"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
@@ -48,10 +47,7 @@ func (s *AgentStore) Assignment(ctx context.Context, userID int64, interactionID
 	a, err := scanAssignment(s.db.Pool.QueryRow(ctx, `SELECT `+assignmentColumns+` FROM assignments a
 		JOIN interactions i ON i.id = a.interaction_id JOIN services s ON s.id = i.service_id
 		WHERE a.user_id = $1 AND a.interaction_id = $2 AND a.state IN ('offered', 'active')`, userID, interactionID))
-	if err == pgx.ErrNoRows {
-		return agent.Assignment{}, errNotYours()
-	}
-	return a, translate(err)
+	return a, translate(err, errNotYours())
 }
 
 func errNotYours() error {
@@ -60,7 +56,7 @@ func errNotYours() error {
 
 // QueueCounts returns the number of waiting chats per service the agent belongs to.
 func (s *AgentStore) QueueCounts(ctx context.Context, userID int64) (map[string]int, error) {
-	return s.countBy(ctx, `SELECT s.name, count(i.id) FROM user_services us
+	return s.db.countBy(ctx, `SELECT s.name, count(i.id) FROM user_services us
 		JOIN services s ON s.id = us.service_id
 		LEFT JOIN interactions i ON i.service_id = s.id AND i.state = 'queued'
 		WHERE us.user_id = $1 GROUP BY s.name`, userID)
@@ -77,7 +73,7 @@ func (s *AgentStore) ServiceStrategy(ctx context.Context, serviceID int64) (agen
 // UserData stay with the interaction, so whoever takes it next sees everything.
 func (s *AgentStore) Transfer(ctx context.Context, req agent.TransferRequest) ([]chat.Event, error) {
 	var events []chat.Event
-	err := s.tx(ctx, func(tx pgx.Tx, note func(wireNote) error) error {
+	err := s.c.InTx(ctx, func(tx *Tx) error {
 		in, err := lockInteraction(ctx, tx, req.InteractionID)
 		if err != nil {
 			return err
@@ -89,19 +85,13 @@ func (s *AgentStore) Transfer(ctx context.Context, req agent.TransferRequest) ([
 		var partyID string
 		err = tx.QueryRow(ctx, `SELECT id, party_id FROM assignments WHERE interaction_id = $1 AND user_id = $2 AND state = 'active'
 			FOR UPDATE`, req.InteractionID, req.UserID).Scan(&assignmentID, &partyID)
-		if err == pgx.ErrNoRows {
-			return errNotYours()
-		}
 		if err != nil {
-			return err
+			return translate(err, errNotYours())
 		}
 		serviceID := in.ServiceID
 		if req.Target.Service != "" {
 			if err := tx.QueryRow(ctx, `SELECT id FROM services WHERE name = $1 AND enabled`, req.Target.Service).Scan(&serviceID); err != nil {
-				if err == pgx.ErrNoRows {
-					return agentd.Errorf(agentd.ENOTFOUND, "service_not_found", "There is no service named %q.", req.Target.Service)
-				}
-				return err
+				return translate(err, agentd.Errorf(agentd.ENOTFOUND, "service_not_found", "There is no service named %q.", req.Target.Service))
 			}
 		}
 		var target int64
@@ -124,7 +114,7 @@ func (s *AgentStore) Transfer(ctx context.Context, req agent.TransferRequest) ([
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE parties SET left_at = clock_timestamp() WHERE id = $1`, partyID); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE parties SET left_at = $2 WHERE id = $1`, partyID, req.At); err != nil {
 			return err
 		}
 		ev, err := appendEvent(ctx, tx, req.InteractionID, chat.EventPartyLeft, &party, "", "", "")
@@ -139,25 +129,29 @@ func (s *AgentStore) Transfer(ctx context.Context, req agent.TransferRequest) ([
 			if err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO assignments (interaction_id, user_id, state, expires_at)
-				VALUES ($1, $2, 'offered', now() + $3::interval)`, req.InteractionID, target, st.AcceptTimeout()); err != nil {
+			// The deadline comes from the caller's clock, the one ExpireOffers compares it with.
+			if _, err := tx.Exec(ctx, `INSERT INTO assignments (interaction_id, user_id, state, offered_at, expires_at)
+				VALUES ($1, $2, 'offered', $3, $4)`, req.InteractionID, target, req.At, req.At.Add(st.AcceptTimeout())); err != nil {
 				return err
 			}
-			if err := note(agentNote(target)); err != nil {
+			if err := tx.notifyAgent(ctx, target); err != nil {
 				return err
 			}
 		}
-		if _, err := tx.Exec(ctx, `UPDATE interactions SET state = $2, service_id = $3, queued_at = now() WHERE id = $1`,
-			req.InteractionID, state, serviceID); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE interactions SET state = $2, service_id = $3, queued_at = $4 WHERE id = $1`,
+			req.InteractionID, state, serviceID, req.At); err != nil {
 			return err
 		}
-		for _, n := range []wireNote{
-			{Kind: "e", Interaction: req.InteractionID, N: int64(ev.Index)},
-			{Kind: "q", Service: serviceID}, {Kind: "q", Service: in.ServiceID}, agentNote(req.UserID),
-		} {
-			if err := note(n); err != nil {
+		if err := tx.notifyEvents(ctx, req.InteractionID, ev); err != nil {
+			return err
+		}
+		for _, id := range []int64{serviceID, in.ServiceID} {
+			if err := tx.notifyQueue(ctx, id); err != nil {
 				return err
 			}
+		}
+		if err := tx.notifyAgent(ctx, req.UserID); err != nil {
+			return err
 		}
 		return audit(ctx, tx, req.UserID, "chat.transfer", req.InteractionID, map[string]any{"service": req.Target.Service, "user_id": req.Target.UserID})
 	})
@@ -165,9 +159,10 @@ func (s *AgentStore) Transfer(ctx context.Context, req agent.TransferRequest) ([
 }
 
 // WrapUp records the disposition and notes, writes Disposition to UserData, and frees the
-// agent's capacity. The chat must have ended.
+// agent's capacity, in one commit; a chat the customer ended gets its survey link in that commit
+// too (req.Survey). The chat must have ended.
 func (s *AgentStore) WrapUp(ctx context.Context, req agent.WrapUpRequest) error {
-	return s.tx(ctx, func(tx pgx.Tx, note func(wireNote) error) error {
+	return s.c.InTx(ctx, func(tx *Tx) error {
 		in, err := lockInteraction(ctx, tx, req.InteractionID)
 		if err != nil {
 			return err
@@ -175,11 +170,8 @@ func (s *AgentStore) WrapUp(ctx context.Context, req agent.WrapUpRequest) error 
 		var assignmentID int64
 		err = tx.QueryRow(ctx, `SELECT id FROM assignments WHERE interaction_id = $1 AND user_id = $2 AND state = 'active' FOR UPDATE`,
 			req.InteractionID, req.UserID).Scan(&assignmentID)
-		if err == pgx.ErrNoRows {
-			return errNotYours()
-		}
 		if err != nil {
-			return err
+			return translate(err, errNotYours())
 		}
 		if !in.State.Over() {
 			return agentd.Errorf(agentd.ECONFLICT, "invalid_state", "End the chat before wrapping it up.")
@@ -194,6 +186,15 @@ func (s *AgentStore) WrapUp(ctx context.Context, req agent.WrapUpRequest) error 
 		case req.Disposition != "" && !st.HasDisposition(req.Disposition):
 			return agentd.Errorf(agentd.EINVALID, "invalid_disposition", "%q is not a disposition of this service.", req.Disposition)
 		}
+		if req.Survey != nil && in.State != chat.StateWrapped {
+			link, err := attachSurvey(ctx, tx, req.InteractionID, *req.Survey)
+			if err != nil {
+				return err
+			}
+			if err := writeStrategyUserData(ctx, tx, req.InteractionID, link, req.Limits); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.Exec(ctx, `UPDATE assignments SET state = 'done', finished_at = now() WHERE id = $1`, assignmentID); err != nil {
 			return err
 		}
@@ -203,91 +204,20 @@ func (s *AgentStore) WrapUp(ctx context.Context, req agent.WrapUpRequest) error 
 			return err
 		}
 		if req.Disposition != "" {
-			seq, err := changeUserDataTx(ctx, tx, req.InteractionID, userdata.OwnerAgent, req.AgentName,
+			seq, err := planAndApply(ctx, tx, req.InteractionID, userdata.OwnerAgent, req.AgentName,
 				[]userdata.Change{{Key: userdata.KeyDisposition, Value: req.Disposition}}, req.Limits)
 			if err != nil {
 				return err
 			}
-			if err := note(wireNote{Kind: "s", Interaction: req.InteractionID, N: seq}); err != nil {
+			if err := tx.notifySide(ctx, req.InteractionID, seq); err != nil {
 				return err
 			}
 		}
-		if err := note(agentNote(req.UserID)); err != nil {
+		if err := tx.notifyAgent(ctx, req.UserID); err != nil {
 			return err
 		}
 		return audit(ctx, tx, req.UserID, "chat.wrap_up", req.InteractionID, map[string]any{"disposition": req.Disposition})
 	})
-}
-
-// SurveyByToken finds the interaction of a survey token hash.
-func (s *AgentStore) SurveyByToken(ctx context.Context, hash []byte) (agent.SurveyTarget, error) {
-	var t agent.SurveyTarget
-	err := s.db.Pool.QueryRow(ctx, `SELECT i.id, i.service_id, EXISTS (SELECT 1 FROM survey_responses r WHERE r.interaction_id = i.id)
-		FROM interactions i WHERE i.survey_token_hash = $1`, hash).Scan(&t.InteractionID, &t.ServiceID, &t.Answered)
-	if err == pgx.ErrNoRows {
-		return agent.SurveyTarget{}, agentd.Errorf(agentd.ENOTFOUND, "survey_not_found", "This survey link is not valid.")
-	}
-	return t, translate(err)
-}
-
-// SetSurveyToken stores a survey token hash on an interaction that has none yet; it reports
-// whether it did, so a survey link is issued once per chat.
-func (s *AgentStore) SetSurveyToken(ctx context.Context, interactionID string, hash []byte) (bool, error) {
-	tag, err := s.db.Pool.Exec(ctx, `UPDATE interactions SET survey_token_hash = $2 WHERE id = $1 AND survey_token_hash IS NULL`, interactionID, hash)
-	if err != nil {
-		return false, translate(err)
-	}
-	return tag.RowsAffected() == 1, nil
-}
-
-// SubmitSurvey stores the answers of a survey once and writes them to UserData.
-func (s *AgentStore) SubmitSurvey(ctx context.Context, hash []byte, answers map[string]string, lim userdata.Limits) (string, error) {
-	var interactionID string
-	err := s.tx(ctx, func(tx pgx.Tx, note func(wireNote) error) error {
-		err := tx.QueryRow(ctx, `SELECT id FROM interactions WHERE survey_token_hash = $1 FOR UPDATE`, hash).Scan(&interactionID)
-		if err == pgx.ErrNoRows {
-			return agentd.Errorf(agentd.ENOTFOUND, "survey_not_found", "This survey link is not valid.")
-		}
-		if err != nil {
-			return err
-		}
-		tag, err := tx.Exec(ctx, `INSERT INTO survey_responses (interaction_id, answers) VALUES ($1, $2) ON CONFLICT DO NOTHING`, interactionID, answers)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return agentd.Errorf(agentd.ECONFLICT, "survey_answered", "This survey has already been answered. Thank you!")
-		}
-		changes := make([]userdata.Change, 0, len(answers))
-		for _, k := range slices.Sorted(maps.Keys(answers)) {
-			changes = append(changes, userdata.Change{Key: "Survey." + k, Value: answers[k]})
-		}
-		seq, err := changeUserDataTx(ctx, tx, interactionID, userdata.OwnerSystem, "survey", changes, lim)
-		if err != nil {
-			return err
-		}
-		if seq > 0 {
-			return note(wireNote{Kind: "s", Interaction: interactionID, N: seq})
-		}
-		return nil
-	})
-	return interactionID, err
-}
-
-// SurveyAnswers returns the stored survey answers of an interaction, if any.
-func (s *AgentStore) SurveyAnswers(ctx context.Context, interactionID string) (map[string]string, bool, error) {
-	if !validUUID(interactionID) {
-		return nil, false, nil
-	}
-	var answers map[string]string
-	err := s.db.Pool.QueryRow(ctx, `SELECT answers FROM survey_responses WHERE interaction_id = $1`, interactionID).Scan(&answers)
-	if err == pgx.ErrNoRows {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, translate(err)
-	}
-	return answers, true, nil
 }
 
 // RecentChats returns the chats the agent finished most recently, with disposition and CSAT.
@@ -333,38 +263,4 @@ func (s *AgentStore) WrapInfo(ctx context.Context, interactionID string) (dispos
 	}
 	err = s.db.Pool.QueryRow(ctx, `SELECT disposition, wrap_notes FROM interactions WHERE id = $1`, interactionID).Scan(&disposition, &notes)
 	return disposition, notes, translate(err)
-}
-
-// QueueWaiting returns the number of queued chats per service (for metrics).
-func (s *AgentStore) QueueWaiting(ctx context.Context) (map[string]int, error) {
-	return s.countBy(ctx, `SELECT s.name, count(i.id) FROM services s
-		LEFT JOIN interactions i ON i.service_id = s.id AND i.state = 'queued' GROUP BY s.name`)
-}
-
-// AgentStates returns the number of enabled agents per presence state (for metrics).
-func (s *AgentStore) AgentStates(ctx context.Context) (map[string]int, error) {
-	return s.countBy(ctx, `SELECT state, count(*) FROM users WHERE NOT disabled GROUP BY state`)
-}
-
-func (s *AgentStore) countBy(ctx context.Context, sql string, args ...any) (map[string]int, error) {
-	rows, err := s.db.Pool.Query(ctx, sql, args...)
-	return collectCounts(rows, err)
-}
-
-// collectCounts reads (text, integer) rows into a map.
-func collectCounts(rows pgx.Rows, err error) (map[string]int, error) {
-	if err != nil {
-		return nil, translate(err)
-	}
-	out := map[string]int{}
-	for rows.Next() {
-		var k string
-		var n int
-		if err := rows.Scan(&k, &n); err != nil {
-			rows.Close()
-			return nil, translate(err)
-		}
-		out[k] = n
-	}
-	return out, translate(rows.Err())
 }

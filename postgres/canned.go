@@ -50,10 +50,7 @@ func (s *AgentStore) CannedResponse(ctx context.Context, id int64) (agent.Canned
 		return agent.CannedResponse{}, translate(err)
 	}
 	c, err := pgx.CollectExactlyOneRow(rows, scanCanned)
-	if err == pgx.ErrNoRows {
-		return agent.CannedResponse{}, errCannedNotFound()
-	}
-	return c, translate(err)
+	return c, translate(err, errCannedNotFound())
 }
 
 func errCannedNotFound() error {
@@ -71,10 +68,7 @@ func (s *AgentStore) SaveCannedResponse(ctx context.Context, userID int64, c age
 			svc = &c.ServiceID
 			// Checked here rather than left to the foreign key, so the admin gets a clear message.
 			if err := tx.QueryRow(ctx, `SELECT name FROM services WHERE id = $1`, c.ServiceID).Scan(&service); err != nil {
-				if err == pgx.ErrNoRows {
-					return agentd.Errorf(agentd.EINVALID, "service_not_found", "There is no such service.")
-				}
-				return err
+				return translate(err, agentd.Errorf(agentd.EINVALID, "service_not_found", "There is no such service."))
 			}
 		}
 		action := "canned.create"
@@ -103,12 +97,8 @@ func (s *AgentStore) SaveCannedResponse(ctx context.Context, userID int64, c age
 func (s *AgentStore) DeleteCannedResponse(ctx context.Context, userID, id int64) error {
 	return s.db.inTx(ctx, func(tx pgx.Tx) error {
 		var title string
-		err := tx.QueryRow(ctx, `DELETE FROM canned_responses WHERE id = $1 RETURNING title`, id).Scan(&title)
-		if err == pgx.ErrNoRows {
-			return errCannedNotFound()
-		}
-		if err != nil {
-			return err
+		if err := tx.QueryRow(ctx, `DELETE FROM canned_responses WHERE id = $1 RETURNING title`, id).Scan(&title); err != nil {
+			return translate(err, errCannedNotFound())
 		}
 		return audit(ctx, tx, userID, "canned.delete", title, map[string]any{"id": id})
 	})

@@ -72,8 +72,7 @@ func redact(c *pgx.ConnConfig) string {
 
 // describeParseError keeps a parse error to one line without echoing a password.
 func describeParseError(err error) string {
-	var pe *pgconn.ParseConfigError
-	if errors.As(err, &pe) {
+	if _, ok := errors.AsType[*pgconn.ParseConfigError](err); ok {
 		return "cannot parse the connection string (expected postgres://user:password@host:port/dbname)"
 	}
 	return rootCause(err)
@@ -93,16 +92,20 @@ func rootCause(err error) string {
 	return msg
 }
 
-// translate is the one place driver errors become application errors.
-func translate(err error) error {
+// translate is the one place driver errors become application errors. notFound, when given, is
+// what a missing row (pgx.ErrNoRows) means to the caller, such as session_not_found; without it a
+// missing row is a generic not_found. Every query returns through here.
+func translate(err error, notFound ...error) error {
 	if err == nil {
 		return nil
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
+		if len(notFound) > 0 {
+			return notFound[0]
+		}
 		return &agentd.Error{Class: agentd.ENOTFOUND, Code: "not_found", Message: "Not found."}
 	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
 		switch pgErr.Code {
 		case "23505": // unique_violation
 			return fmt.Errorf("%w: %s", &agentd.Error{Class: agentd.ECONFLICT, Code: "conflict", Message: "Already exists."}, pgErr.ConstraintName)
@@ -110,13 +113,15 @@ func translate(err error) error {
 			return fmt.Errorf("%w: %s", &agentd.Error{Class: agentd.EINVALID, Code: "invalid_argument", Message: "Invalid value."}, pgErr.Message)
 		}
 	}
-	if _, ok := errors.AsType[*agentd.Error](err); ok {
-		return err
-	}
 	return err
 }
 
-// inTx runs fn in a transaction, committing when it returns nil. Errors go through translate.
+// noRows reports whether err says a query found no row, for the lookups where absence is an
+// answer (a command not seen before, a chat without survey answers) rather than an error.
+func noRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
+
+// inTx runs fn in a plain transaction (no notifications), committing when it returns nil. Errors
+// go through translate. Changing operations on chats use Committer.InTx instead.
 func (db *DB) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	tx, err := db.Pool.Begin(ctx)
 	if err != nil {

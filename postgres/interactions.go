@@ -13,16 +13,17 @@ import (
 	"agentd/userdata"
 )
 
-// ChatStore implements chat.Store.
+// ChatStore implements chat.Store: interactions, parties, the transcript, UserData and notices.
+// Every changing method is one unit of work (Committer.InTx); the ones other packages compose
+// into their own operations have an exported XxxTx variant.
 type ChatStore struct {
-	db     *DB
-	nodeID string
+	c  *Committer
+	db *DB
 }
 
-// NewChatStore returns the chat store. nodeID marks this node's NOTIFY payloads so its own
-// listener can skip what was already delivered locally.
-func NewChatStore(db *DB, nodeID string) *ChatStore {
-	return &ChatStore{db: db, nodeID: nodeID}
+// NewChatStore returns the chat store of the node c commits for.
+func NewChatStore(c *Committer) *ChatStore {
+	return &ChatStore{c: c, db: c.db}
 }
 
 var _ chat.Store = (*ChatStore)(nil)
@@ -75,13 +76,7 @@ func (s *ChatStore) Interaction(ctx context.Context, id string) (chat.Interactio
 	}
 	in, err := scanInteraction(s.db.Pool.QueryRow(ctx, `SELECT `+interactionColumns+`
 		FROM interactions i JOIN services s ON s.id = i.service_id WHERE i.id = $1`, id))
-	if err != nil {
-		if err == pgx.ErrNoRows {
-			return chat.Interaction{}, errSessionNotFound()
-		}
-		return chat.Interaction{}, translate(err)
-	}
-	return in, nil
+	return in, translate(err, errSessionNotFound())
 }
 
 // lockInteraction loads an interaction and locks its row until the transaction ends. Every
@@ -93,28 +88,25 @@ func lockInteraction(ctx context.Context, tx pgx.Tx, id string) (chat.Interactio
 	}
 	in, err := scanInteraction(tx.QueryRow(ctx, `SELECT `+interactionColumns+`
 		FROM interactions i JOIN services s ON s.id = i.service_id WHERE i.id = $1 FOR UPDATE OF i`, id))
-	if err == pgx.ErrNoRows {
-		return chat.Interaction{}, errSessionNotFound()
-	}
-	return in, err
+	return in, translate(err, errSessionNotFound())
 }
 
 // StartInteraction creates an interaction, its customer party, the first events and the
 // customer's UserData in one transaction.
 func (s *ChatStore) StartInteraction(ctx context.Context, req chat.StartRequest) (chat.StartResult, error) {
 	var res chat.StartResult
-	err := s.db.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.c.InTx(ctx, func(tx *Tx) error {
 		var existingID string
 		var createdAt time.Time
 		err := tx.QueryRow(ctx, `SELECT id, created_at FROM interactions WHERE start_token_hash = $1 FOR UPDATE`,
 			req.StartTokenHash).Scan(&existingID, &createdAt)
 		switch {
 		case err == nil:
-			if time.Since(createdAt) > req.RetryWindow {
+			if req.At.Sub(createdAt) > req.RetryWindow {
 				return agentd.Errorf(agentd.ECONFLICT, "invalid_argument", "This start command id was already used; use a new id.")
 			}
 			return s.retriedStart(ctx, tx, existingID, req.SecureKeyHash, &res)
-		case err != pgx.ErrNoRows:
+		case !noRows(err):
 			return err
 		}
 
@@ -122,11 +114,8 @@ func (s *ChatStore) StartInteraction(ctx context.Context, req chat.StartRequest)
 		var strategyJSON []byte
 		err = tx.QueryRow(ctx, `SELECT id, strategy FROM services WHERE name = $1 AND enabled`, req.ServiceName).
 			Scan(&serviceID, &strategyJSON)
-		if err == pgx.ErrNoRows {
-			return agentd.Errorf(agentd.ENOTFOUND, "service_not_found", "There is no chat service named %q.", req.ServiceName)
-		}
 		if err != nil {
-			return err
+			return translate(err, agentd.Errorf(agentd.ENOTFOUND, "service_not_found", "There is no chat service named %q.", req.ServiceName))
 		}
 		var strategy chat.Strategy
 		if err := json.Unmarshal(strategyJSON, &strategy); err != nil {
@@ -134,9 +123,9 @@ func (s *ChatStore) StartInteraction(ctx context.Context, req chat.StartRequest)
 		}
 		var id string
 		err = tx.QueryRow(ctx, `INSERT INTO interactions
-			(service_id, secure_key_hash, start_token_hash, customer_name, subject, origin, queued_at)
-			VALUES ($1, $2, $3, $4, $5, $6, now()) RETURNING id`,
-			serviceID, req.SecureKeyHash, req.StartTokenHash, req.CustomerName, req.Subject, req.Origin).Scan(&id)
+			(service_id, secure_key_hash, start_token_hash, customer_name, subject, origin, created_at, queued_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`,
+			serviceID, req.SecureKeyHash, req.StartTokenHash, req.CustomerName, req.Subject, req.Origin, req.At).Scan(&id)
 		if err != nil {
 			return err
 		}
@@ -170,15 +159,15 @@ func (s *ChatStore) StartInteraction(ctx context.Context, req chat.StartRequest)
 			return err
 		}
 		res.Interaction, res.Party = in, party
-		if err := s.notify(ctx, tx, wireNote{Kind: "e", Interaction: id, N: int64(ev.Index)}); err != nil {
+		if err := tx.notifyEvents(ctx, id, res.Events...); err != nil {
 			return err
 		}
-		return s.notify(ctx, tx, wireNote{Kind: "q", Service: serviceID})
+		return tx.notifyQueue(ctx, serviceID)
 	})
 	return res, err
 }
 
-func (s *ChatStore) retriedStart(ctx context.Context, tx pgx.Tx, id string, keyHash []byte, res *chat.StartResult) error {
+func (s *ChatStore) retriedStart(ctx context.Context, tx *Tx, id string, keyHash []byte, res *chat.StartResult) error {
 	in, err := lockInteraction(ctx, tx, id)
 	if err != nil {
 		return err
@@ -233,7 +222,7 @@ func commandDone(ctx context.Context, tx pgx.Tx, partyID, commandID string, out 
 	}
 	var raw []byte
 	err = tx.QueryRow(ctx, `SELECT response FROM party_commands WHERE party_id = $1 AND client_id = $2`, partyID, commandID).Scan(&raw)
-	if err == pgx.ErrNoRows {
+	if noRows(err) {
 		return false, nil
 	}
 	if err != nil {

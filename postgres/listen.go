@@ -8,26 +8,39 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"agentd/chat"
 )
 
 // Listener receives other nodes' notifications over a dedicated LISTEN connection and hands them
-// to the local hub. When the connection is lost it reconnects with backoff and then calls Resync,
-// because notifications sent while it was away are gone: Resync makes every local subscriber
-// re-read from its last position, and Postgres, not NOTIFY, is what guarantees nothing is lost.
+// to the node's fan-out. When the connection is lost it reconnects with backoff and then calls
+// Resync, because notifications sent while it was away are gone: Resync makes every local
+// subscriber re-read from its last position, and Postgres, not NOTIFY, is what guarantees nothing
+// is lost.
 type Listener struct {
 	url       string
 	nodeID    string
-	bcast     chat.Broadcaster
-	resync    func()
+	local     Resyncer
 	logger    *slog.Logger
 	connected atomic.Bool
 }
 
-// NewListener returns a Listener for databaseURL. resync is called after every (re)connection.
-func NewListener(databaseURL, nodeID string, bcast chat.Broadcaster, resync func(), logger *slog.Logger) *Listener {
-	return &Listener{url: databaseURL, nodeID: nodeID, bcast: bcast, resync: resync, logger: logger}
+// Resyncer is the node's fan-out as the Listener sees it: it gets the other nodes'
+// notifications, and Resync after every (re)connection.
+type Resyncer interface {
+	Broadcaster
+	Resync()
+}
+
+// ListenerDeps is what a Listener is built from.
+type ListenerDeps struct {
+	DatabaseURL string
+	NodeID      string // NOTIFYs this node sent itself are skipped: they were delivered at commit
+	Local       Resyncer
+	Logger      *slog.Logger
+}
+
+// NewListener returns a Listener.
+func NewListener(d ListenerDeps) *Listener {
+	return &Listener{url: d.DatabaseURL, nodeID: d.NodeID, local: d.Local, logger: d.Logger}
 }
 
 // Connected reports whether the LISTEN connection is up (for /readyz).
@@ -68,9 +81,7 @@ func (l *Listener) listen(ctx context.Context) error {
 		return err
 	}
 	l.connected.Store(true)
-	if l.resync != nil {
-		l.resync()
-	}
+	l.local.Resync()
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
@@ -85,30 +96,7 @@ func (l *Listener) listen(ctx context.Context) error {
 			continue // already delivered locally when it committed
 		}
 		if note, ok := w.notification(); ok {
-			l.bcast.Broadcast(note)
+			l.local.Broadcast(note)
 		}
 	}
-}
-
-func (w wireNote) notification() (chat.Notification, bool) {
-	switch w.Kind {
-	case "e":
-		return chat.Notification{Kind: chat.NotifyEvents, InteractionID: w.Interaction, Index: int(w.N)}, true
-	case "s":
-		return chat.Notification{Kind: chat.NotifySide, InteractionID: w.Interaction, Seq: w.N}, true
-	case "q":
-		return chat.Notification{Kind: chat.NotifyQueue, ServiceID: w.Service}, true
-	case "a":
-		return chat.Notification{Kind: chat.NotifyAgent, UserID: w.User}, true
-	case "t":
-		if w.Typing == nil {
-			return chat.Notification{}, false
-		}
-		t := w.Typing
-		return chat.Notification{Kind: chat.NotifyTyping, InteractionID: w.Interaction, Typing: &chat.Typing{
-			Party:    chat.Party{ID: t.PartyID, InteractionID: w.Interaction, Type: chat.PartyType(t.PartyType), Name: t.PartyName},
-			IsTyping: t.IsTyping, Text: t.Text, At: time.UnixMilli(t.At),
-		}}, true
-	}
-	return chat.Notification{}, false
 }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"sort"
 
 	"github.com/jackc/pgx/v5"
@@ -29,46 +28,53 @@ func scanNotice(row pgx.CollectableRow) (chat.Notice, error) {
 // AddNotice stores a custom notice. The customer cannot send notices after the session ended.
 func (s *ChatStore) AddNotice(ctx context.Context, req chat.NoticeRequest) (chat.Notice, error) {
 	var n chat.Notice
-	err := s.db.inTx(ctx, func(tx pgx.Tx) error {
-		in, err := lockInteraction(ctx, tx, req.InteractionID)
-		if err != nil {
-			return err
-		}
-		var prev noticeResult
-		found, err := commandDone(ctx, tx, req.PartyID, req.CommandID, &prev)
-		if err != nil {
-			return err
-		}
-		if !found {
-			party, err := lockedParty(ctx, tx, req.InteractionID, req.PartyID)
-			if err != nil {
-				return err
-			}
-			if party.Type == chat.PartyClient && in.State.Over() {
-				return errEnded()
-			}
-			if prev.Seq, err = nextSeq(ctx, tx, req.InteractionID); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO notices (interaction_id, seq, party_id, payload, created_at)
-				VALUES ($1, $2, $3, $4, clock_timestamp())`, req.InteractionID, prev.Seq, req.PartyID, []byte(req.Payload)); err != nil {
-				return err
-			}
-			if err := saveCommand(ctx, tx, req.PartyID, req.CommandID, prev); err != nil {
-				return err
-			}
-			if err := s.notify(ctx, tx, wireNote{Kind: "s", Interaction: req.InteractionID, N: prev.Seq}); err != nil {
-				return err
-			}
-		}
-		rows, err := tx.Query(ctx, noticeQuery+` WHERE n.interaction_id = $1 AND n.seq = $2`, req.InteractionID, prev.Seq)
-		if err != nil {
-			return err
-		}
-		n, err = pgx.CollectExactlyOneRow(rows, scanNotice)
+	err := s.c.InTx(ctx, func(tx *Tx) error {
+		var err error
+		n, err = s.AddNoticeTx(ctx, tx, req)
 		return err
 	})
 	return n, err
+}
+
+// AddNoticeTx is AddNotice in the caller's transaction (co-browse joined sends its notice in the
+// commit that records the session).
+func (s *ChatStore) AddNoticeTx(ctx context.Context, tx *Tx, req chat.NoticeRequest) (chat.Notice, error) {
+	in, err := lockInteraction(ctx, tx, req.InteractionID)
+	if err != nil {
+		return chat.Notice{}, err
+	}
+	var prev noticeResult
+	found, err := commandDone(ctx, tx, req.PartyID, req.CommandID, &prev)
+	if err != nil {
+		return chat.Notice{}, err
+	}
+	if !found {
+		party, err := lockedParty(ctx, tx, req.InteractionID, req.PartyID)
+		if err != nil {
+			return chat.Notice{}, err
+		}
+		if party.Type == chat.PartyClient && in.State.Over() {
+			return chat.Notice{}, errEnded()
+		}
+		if prev.Seq, err = nextSeq(ctx, tx, req.InteractionID); err != nil {
+			return chat.Notice{}, err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO notices (interaction_id, seq, party_id, payload, created_at)
+			VALUES ($1, $2, $3, $4, clock_timestamp())`, req.InteractionID, prev.Seq, req.PartyID, []byte(req.Payload)); err != nil {
+			return chat.Notice{}, err
+		}
+		if err := saveCommand(ctx, tx, req.PartyID, req.CommandID, prev); err != nil {
+			return chat.Notice{}, err
+		}
+		if err := tx.notifySide(ctx, req.InteractionID, prev.Seq); err != nil {
+			return chat.Notice{}, err
+		}
+	}
+	rows, err := tx.Query(ctx, noticeQuery+` WHERE n.interaction_id = $1 AND n.seq = $2`, req.InteractionID, prev.Seq)
+	if err != nil {
+		return chat.Notice{}, err
+	}
+	return pgx.CollectExactlyOneRow(rows, scanNotice)
 }
 
 // SideItems returns up to limit notices and UserData changes from fromSeq, ordered by seq.
@@ -108,48 +114,7 @@ func (s *ChatStore) SideItems(ctx context.Context, interactionID string, fromSeq
 	return items, nil
 }
 
-// wireNote is the NOTIFY payload: ids and positions, never bodies (typing excepted, which is
-// small, ephemeral and has nothing to read back).
-type wireNote struct {
-	Kind        string      `json:"k"` // e events, s side channel, t typing, q queue, a agent
-	Node        string      `json:"o"`
-	Interaction string      `json:"i,omitempty"`
-	Service     int64       `json:"s,omitempty"`
-	User        int64       `json:"u,omitempty"`
-	N           int64       `json:"n,omitempty"`
-	Typing      *wireTyping `json:"t,omitempty"`
-}
-
-type wireTyping struct {
-	PartyID   string `json:"p"`
-	PartyType string `json:"y"`
-	PartyName string `json:"m"`
-	IsTyping  bool   `json:"on"`
-	Text      string `json:"x,omitempty"`
-	At        int64  `json:"a"`
-}
-
-// NotifyChannel is the LISTEN/NOTIFY channel every node uses.
-const NotifyChannel = "agentd_events"
-
-func (s *ChatStore) notify(ctx context.Context, tx pgx.Tx, n wireNote) error {
-	n.Node = s.nodeID
-	b, err := json.Marshal(n)
-	if err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, string(b))
-	return err
-}
-
-// NotifyTyping sends a typing notification to the other nodes.
+// NotifyTyping announces a typing notification to this node and the others; it is never stored.
 func (s *ChatStore) NotifyTyping(ctx context.Context, interactionID string, t chat.Typing) error {
-	b, err := json.Marshal(wireNote{Kind: "t", Node: s.nodeID, Interaction: interactionID, Typing: &wireTyping{
-		PartyID: t.Party.ID, PartyType: string(t.Party.Type), PartyName: t.Party.Name, IsTyping: t.IsTyping, Text: t.Text, At: t.At.UnixMilli(),
-	}})
-	if err != nil {
-		return err
-	}
-	_, err = s.db.Pool.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, string(b))
-	return translate(err)
+	return s.c.Announce(ctx, chat.Notification{Kind: chat.NotifyTyping, InteractionID: interactionID, Typing: &t})
 }

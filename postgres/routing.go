@@ -14,45 +14,18 @@ import (
 	"agentd/userdata"
 )
 
-// SetLocal sets the broadcaster that gets this node's own notifications after the agent store
-// commits (the chat service broadcasts its own; the listener skips this node's NOTIFYs).
-func (s *AgentStore) SetLocal(b chat.Broadcaster) { s.local = b }
-
-// tx runs fn in a transaction; notifications queued with note are NOTIFY-ed in the transaction
-// and delivered locally after the commit.
-func (s *AgentStore) tx(ctx context.Context, fn func(tx pgx.Tx, note func(wireNote) error) error) error {
-	var notes []wireNote
-	err := s.db.inTx(ctx, func(tx pgx.Tx) error {
-		notes = notes[:0]
-		return fn(tx, func(n wireNote) error {
-			notes = append(notes, n)
-			return s.chats.notify(ctx, tx, n)
-		})
-	})
-	if err == nil && s.local != nil {
-		for _, n := range notes {
-			if note, ok := n.notification(); ok {
-				s.local.Broadcast(note)
-			}
-		}
-	}
-	return err
-}
-
-func agentNote(userID int64) wireNote { return wireNote{Kind: "a", User: userID} }
-
 // SetState changes an agent's presence.
-func (s *AgentStore) SetState(ctx context.Context, userID int64, state agent.State, reason string) (agent.User, error) {
+func (s *AgentStore) SetState(ctx context.Context, userID int64, state agent.State, reason string, at time.Time) (agent.User, error) {
 	var u agent.User
-	err := s.tx(ctx, func(tx pgx.Tx, note func(wireNote) error) error {
+	err := s.c.InTx(ctx, func(tx *Tx) error {
 		if state == agent.StateOffline {
-			if err := withdrawOffers(ctx, tx, note, userID); err != nil {
+			if err := withdrawOffers(ctx, tx, userID); err != nil {
 				return err
 			}
 		}
 		tag, err := tx.Exec(ctx, `UPDATE users SET state = $2, not_ready_reason = $3,
-			state_since = CASE WHEN state = $2 AND not_ready_reason = $3 THEN state_since ELSE now() END,
-			last_seen_at = now() WHERE id = $1`, userID, state, reason)
+			state_since = CASE WHEN state = $2 AND not_ready_reason = $3 THEN state_since ELSE $4 END,
+			last_seen_at = $4 WHERE id = $1`, userID, state, reason, at)
 		if err != nil {
 			return err
 		}
@@ -62,7 +35,7 @@ func (s *AgentStore) SetState(ctx context.Context, userID int64, state agent.Sta
 		if u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = $1`, userID)); err != nil {
 			return err
 		}
-		return note(agentNote(userID))
+		return tx.notifyAgent(ctx, userID)
 	})
 	return u, err
 }
@@ -73,7 +46,7 @@ func (s *AgentStore) SetState(ctx context.Context, userID int64, state agent.Sta
 // transaction locks several rows of a kind and waits for them, it takes them sorted by id.
 
 // withdrawOffers puts the chats offered to (but not accepted by) an agent back in their queue.
-func withdrawOffers(ctx context.Context, tx pgx.Tx, note func(wireNote) error, userID int64) error {
+func withdrawOffers(ctx context.Context, tx *Tx, userID int64) error {
 	rows, err := tx.Query(ctx, `SELECT interaction_id FROM assignments WHERE user_id = $1 AND state = 'offered' ORDER BY interaction_id`, userID)
 	if err != nil {
 		return err
@@ -94,42 +67,42 @@ func withdrawOffers(ctx context.Context, tx pgx.Tx, note func(wireNote) error, u
 		if tag.RowsAffected() == 0 {
 			continue // accepted or withdrawn meanwhile
 		}
-		if err := requeue(ctx, tx, note, id); err != nil {
+		if err := requeue(ctx, tx, id); err != nil {
 			return err
 		}
 	}
 	if len(ids) > 0 {
-		return note(agentNote(userID))
+		return tx.notifyAgent(ctx, userID)
 	}
 	return nil
 }
 
 // requeue puts an offered interaction back in its queue, keeping its place (queued_at).
-func requeue(ctx context.Context, tx pgx.Tx, note func(wireNote) error, interactionID string) error {
+func requeue(ctx context.Context, tx *Tx, interactionID string) error {
 	var serviceID int64
 	err := tx.QueryRow(ctx, `UPDATE interactions SET state = 'queued' WHERE id = $1 AND state = 'offered' RETURNING service_id`,
 		interactionID).Scan(&serviceID)
-	if err == pgx.ErrNoRows {
+	if noRows(err) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	return note(wireNote{Kind: "q", Service: serviceID})
+	return tx.notifyQueue(ctx, serviceID)
 }
 
-// Heartbeat records that one of the agent's consoles is connected.
-func (s *AgentStore) Heartbeat(ctx context.Context, userID int64) error {
-	_, err := s.db.Pool.Exec(ctx, `UPDATE users SET last_seen_at = now() WHERE id = $1`, userID)
+// Heartbeat records that one of the agent's consoles is connected at at.
+func (s *AgentStore) Heartbeat(ctx context.Context, userID int64, at time.Time) error {
+	_, err := s.db.Pool.Exec(ctx, `UPDATE users SET last_seen_at = $2 WHERE id = $1`, userID, at)
 	return translate(err)
 }
 
 // SweepAbsent sets agents whose consoles have all been gone for longer than grace offline, and
 // re-queues the chats offered to them. Their active chats stay theirs (docs/console.md). Each
 // agent is one transaction, so the lock order (interactions, then the user) holds.
-func (s *AgentStore) SweepAbsent(ctx context.Context, grace time.Duration) ([]int64, error) {
+func (s *AgentStore) SweepAbsent(ctx context.Context, now time.Time, grace time.Duration) ([]int64, error) {
 	rows, err := s.db.Pool.Query(ctx, `SELECT id FROM users
-		WHERE state <> 'offline' AND (last_seen_at IS NULL OR last_seen_at < now() - $1::interval) ORDER BY id`, grace)
+		WHERE state <> 'offline' AND (last_seen_at IS NULL OR last_seen_at < $1::timestamptz - $2::interval) ORDER BY id`, now, grace)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -139,18 +112,18 @@ func (s *AgentStore) SweepAbsent(ctx context.Context, grace time.Duration) ([]in
 	}
 	var ids []int64
 	for _, id := range candidates {
-		err := s.tx(ctx, func(tx pgx.Tx, note func(wireNote) error) error {
-			if err := withdrawOffers(ctx, tx, note, id); err != nil {
+		err := s.c.InTx(ctx, func(tx *Tx) error {
+			if err := withdrawOffers(ctx, tx, id); err != nil {
 				return err
 			}
 			// Checked again under the row lock: a console may have come back meanwhile.
-			tag, err := tx.Exec(ctx, `UPDATE users SET state = 'offline', not_ready_reason = '', state_since = now()
-				WHERE id = $1 AND state <> 'offline' AND (last_seen_at IS NULL OR last_seen_at < now() - $2::interval)`, id, grace)
+			tag, err := tx.Exec(ctx, `UPDATE users SET state = 'offline', not_ready_reason = '', state_since = $2
+				WHERE id = $1 AND state <> 'offline' AND (last_seen_at IS NULL OR last_seen_at < $2::timestamptz - $3::interval)`, id, now, grace)
 			if err != nil || tag.RowsAffected() == 0 {
 				return err
 			}
 			ids = append(ids, id)
-			return note(agentNote(id))
+			return tx.notifyAgent(ctx, id)
 		})
 		if err != nil {
 			return ids, err
@@ -189,9 +162,9 @@ const agentHasRoom = `u.state = 'ready' AND NOT u.disabled AND u.capacity > (SEL
 // load is counted by a separate statement after the lock is held. Every transaction that adds to
 // an agent's load takes the same lock first, so that count sees every committed offer, and this
 // transaction's own earlier offers.
-func (s *AgentStore) Assign(ctx context.Context, max int) ([]agent.Offer, error) {
+func (s *AgentStore) Assign(ctx context.Context, now time.Time, max int) ([]agent.Offer, error) {
 	var offers []agent.Offer
-	err := s.tx(ctx, func(tx pgx.Tx, note func(wireNote) error) error {
+	err := s.c.InTx(ctx, func(tx *Tx) error {
 		offers = offers[:0]
 		// The cheap question first: when every agent is busy, as in a long queue, a pass is this
 		// one small query.
@@ -214,7 +187,7 @@ func (s *AgentStore) Assign(ctx context.Context, max int) ([]agent.Offer, error)
 				return err
 			}
 			for _, q := range candidates {
-				offer, ok, err := offerTo(ctx, tx, q, strategies)
+				offer, ok, err := offerTo(ctx, tx, now, q, strategies)
 				if err != nil {
 					return err
 				}
@@ -226,16 +199,13 @@ func (s *AgentStore) Assign(ctx context.Context, max int) ([]agent.Offer, error)
 				break
 			}
 		}
-		// One notification per service and agent touched, however many offers.
-		notes := map[wireNote]bool{}
+		// One notification per service and agent touched, however many offers (Tx.Notify).
 		for _, o := range offers {
-			for _, n := range []wireNote{{Kind: "q", Service: o.ServiceID}, agentNote(o.UserID)} {
-				if !notes[n] {
-					notes[n] = true
-					if err := note(n); err != nil {
-						return err
-					}
-				}
+			if err := tx.notifyQueue(ctx, o.ServiceID); err != nil {
+				return err
+			}
+			if err := tx.notifyAgent(ctx, o.UserID); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -275,7 +245,7 @@ func lockQueued(ctx context.Context, tx pgx.Tx, query string, services []int64, 
 
 // offerTo offers the locked queued chat q to the agent pickAgent finds, if there is one.
 // strategies caches the services' strategies for the transaction.
-func offerTo(ctx context.Context, tx pgx.Tx, q queuedChat, strategies map[int64]agent.Strategy) (agent.Offer, bool, error) {
+func offerTo(ctx context.Context, tx pgx.Tx, now time.Time, q queuedChat, strategies map[int64]agent.Strategy) (agent.Offer, bool, error) {
 	userID, ok, err := pickAgent(ctx, tx, q.serviceID, q.id, 0)
 	if err != nil || !ok {
 		return agent.Offer{}, false, err
@@ -287,15 +257,16 @@ func offerTo(ctx context.Context, tx pgx.Tx, q queuedChat, strategies map[int64]
 		}
 		strategies[q.serviceID] = st
 	}
+	// The offer's deadline and the agent's last offer come from the router's clock, the clock
+	// ExpireOffers compares them with. An agent offered a chat in this pass sorts after every
+	// agent who has been idle since before now.
 	offer := agent.Offer{InteractionID: q.id, ServiceID: q.serviceID, UserID: userID,
-		ExpiresAt: time.Now().Add(st.AcceptTimeout()), AutoAnswered: st.AutoAnswer}
-	// clock_timestamp, not now(): the agents offered a chat earlier in the same transaction must
-	// sort as idle longer than this one.
+		ExpiresAt: now.Add(st.AcceptTimeout()), AutoAnswered: st.AutoAnswer}
 	err = tx.QueryRow(ctx, `WITH
 			i AS (UPDATE interactions SET state = 'offered' WHERE id = $1),
-			u AS (UPDATE users SET last_offer_at = clock_timestamp() WHERE id = $2)
-		INSERT INTO assignments (interaction_id, user_id, state, expires_at)
-		VALUES ($1, $2, 'offered', $3) RETURNING id`, q.id, userID, offer.ExpiresAt).Scan(&offer.AssignmentID)
+			u AS (UPDATE users SET last_offer_at = $4 WHERE id = $2)
+		INSERT INTO assignments (interaction_id, user_id, state, offered_at, expires_at)
+		VALUES ($1, $2, 'offered', $4, $3) RETURNING id`, q.id, userID, offer.ExpiresAt, now).Scan(&offer.AssignmentID)
 	return offer, err == nil, err
 }
 
@@ -351,11 +322,11 @@ func pickAgent(ctx context.Context, tx pgx.Tx, serviceID int64, interactionID st
 // ExpireOffers times out offers past their deadline: the interaction goes back to its place in
 // the queue and the agent who missed it is set not ready. Interactions another transaction holds
 // (an Accept in progress) are skipped, not waited for; the next pass sees them again.
-func (s *AgentStore) ExpireOffers(ctx context.Context) (int, error) {
+func (s *AgentStore) ExpireOffers(ctx context.Context, now time.Time) (int, error) {
 	n := 0
-	err := s.tx(ctx, func(tx pgx.Tx, note func(wireNote) error) error {
+	err := s.c.InTx(ctx, func(tx *Tx) error {
 		rows, err := tx.Query(ctx, `SELECT id, interaction_id, user_id FROM assignments
-			WHERE state = 'offered' AND expires_at < now() ORDER BY expires_at LIMIT 200`)
+			WHERE state = 'offered' AND expires_at < $1 ORDER BY expires_at LIMIT 200`, now)
 		if err != nil {
 			return err
 		}
@@ -373,7 +344,7 @@ func (s *AgentStore) ExpireOffers(ctx context.Context) (int, error) {
 		for _, o := range overdue {
 			var locked bool
 			err := tx.QueryRow(ctx, `SELECT true FROM interactions WHERE id = $1 FOR UPDATE SKIP LOCKED`, o.interactionID).Scan(&locked)
-			if err == pgx.ErrNoRows {
+			if noRows(err) {
 				continue
 			}
 			if err != nil {
@@ -386,14 +357,14 @@ func (s *AgentStore) ExpireOffers(ctx context.Context) (int, error) {
 			if tag.RowsAffected() == 0 {
 				continue
 			}
-			if err := requeue(ctx, tx, note, o.interactionID); err != nil {
+			if err := requeue(ctx, tx, o.interactionID); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, `UPDATE users SET state = 'not_ready', not_ready_reason = $2, state_since = now()
-				WHERE id = $1 AND state = 'ready'`, o.user, agent.ReasonMissedOffer); err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE users SET state = 'not_ready', not_ready_reason = $2, state_since = $3
+				WHERE id = $1 AND state = 'ready'`, o.user, agent.ReasonMissedOffer, now); err != nil {
 				return err
 			}
-			if err := note(agentNote(o.user)); err != nil {
+			if err := tx.notifyAgent(ctx, o.user); err != nil {
 				return err
 			}
 			n++
@@ -412,7 +383,7 @@ func errOfferGone() error {
 func (s *AgentStore) Accept(ctx context.Context, req agent.AcceptRequest) (chat.Party, []chat.Event, error) {
 	var party chat.Party
 	var events []chat.Event
-	err := s.tx(ctx, func(tx pgx.Tx, note func(wireNote) error) error {
+	err := s.c.InTx(ctx, func(tx *Tx) error {
 		in, err := lockInteraction(ctx, tx, req.InteractionID)
 		if err != nil {
 			return err
@@ -420,11 +391,8 @@ func (s *AgentStore) Accept(ctx context.Context, req agent.AcceptRequest) (chat.
 		var assignmentID int64
 		err = tx.QueryRow(ctx, `SELECT id FROM assignments WHERE interaction_id = $1 AND user_id = $2 AND state = 'offered'
 			FOR UPDATE`, req.InteractionID, req.UserID).Scan(&assignmentID)
-		if err == pgx.ErrNoRows || in.State.Over() {
-			return errOfferGone()
-		}
-		if err != nil {
-			return err
+		if err != nil || in.State.Over() {
+			return translate(err, errOfferGone())
 		}
 		party, err = insertParty(ctx, tx, req.InteractionID, chat.PartyAgent, req.AgentName, fmt.Sprint(req.UserID))
 		if err != nil {
@@ -443,46 +411,56 @@ func (s *AgentStore) Accept(ctx context.Context, req agent.AcceptRequest) (chat.
 			return err
 		}
 		changes := req.RoutedUserData
-		if req.SurveyTokenHash != nil {
-			// One survey link per chat: a chat accepted again after a transfer keeps its first one.
-			tag, err := tx.Exec(ctx, `UPDATE interactions SET survey_token_hash = $2 WHERE id = $1 AND survey_token_hash IS NULL`,
-				req.InteractionID, req.SurveyTokenHash)
+		if req.Survey != nil {
+			link, err := attachSurvey(ctx, tx, req.InteractionID, *req.Survey)
 			if err != nil {
 				return err
 			}
-			if tag.RowsAffected() == 1 {
-				visible := true
-				changes = append(changes, userdata.Change{Key: userdata.KeySurveyURL, Value: req.SurveyURL, Visible: &visible})
-			}
+			changes = append(changes, link...)
 		}
-		if len(changes) > 0 {
-			if err := writeStrategyUserData(ctx, tx, note, req.InteractionID, changes, req.Limits); err != nil {
-				return err
-			}
-		}
-		if err := note(wireNote{Kind: "e", Interaction: req.InteractionID, N: int64(ev.Index)}); err != nil {
+		if err := writeStrategyUserData(ctx, tx, req.InteractionID, changes, req.Limits); err != nil {
 			return err
 		}
-		if err := note(wireNote{Kind: "q", Service: in.ServiceID}); err != nil {
+		if err := tx.notifyEvents(ctx, req.InteractionID, events...); err != nil {
 			return err
 		}
-		return note(agentNote(req.UserID))
+		if err := tx.notifyQueue(ctx, in.ServiceID); err != nil {
+			return err
+		}
+		return tx.notifyAgent(ctx, req.UserID)
 	})
 	return party, events, err
 }
 
-func writeStrategyUserData(ctx context.Context, tx pgx.Tx, note func(wireNote) error, interactionID string, changes []userdata.Change, lim userdata.Limits) error {
-	seq, err := changeUserDataTx(ctx, tx, interactionID, userdata.OwnerStrategy, "strategy", changes, lim)
-	if err != nil || seq == 0 {
+// attachSurvey stores the survey token of a chat that has none yet and returns the SurveyURL
+// change to write with it; nothing when the chat already has a link (one survey per chat, also
+// when it is accepted again after a transfer). The caller holds the interaction's lock.
+func attachSurvey(ctx context.Context, tx *Tx, interactionID string, link agent.SurveyLink) ([]userdata.Change, error) {
+	tag, err := tx.Exec(ctx, `UPDATE interactions SET survey_token_hash = $2 WHERE id = $1 AND survey_token_hash IS NULL`,
+		interactionID, link.TokenHash)
+	if err != nil || tag.RowsAffected() == 0 {
+		return nil, err
+	}
+	visible := true
+	return []userdata.Change{{Key: userdata.KeySurveyURL, Value: link.URL, Visible: &visible}}, nil
+}
+
+// writeStrategyUserData writes changes as owner "strategy" (routed UserData, SurveyURL).
+func writeStrategyUserData(ctx context.Context, tx *Tx, interactionID string, changes []userdata.Change, lim userdata.Limits) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	seq, err := planAndApply(ctx, tx, interactionID, userdata.OwnerStrategy, "strategy", changes, lim)
+	if err != nil {
 		return err
 	}
-	return note(wireNote{Kind: "s", Interaction: interactionID, N: seq})
+	return tx.notifySide(ctx, interactionID, seq)
 }
 
 // Decline refuses an offer: the interaction goes back to its place in the queue and will not be
 // offered to this agent again.
 func (s *AgentStore) Decline(ctx context.Context, userID int64, interactionID string) error {
-	return s.tx(ctx, func(tx pgx.Tx, note func(wireNote) error) error {
+	return s.c.InTx(ctx, func(tx *Tx) error {
 		if _, err := lockInteraction(ctx, tx, interactionID); err != nil {
 			return err
 		}
@@ -494,9 +472,9 @@ func (s *AgentStore) Decline(ctx context.Context, userID int64, interactionID st
 		if tag.RowsAffected() == 0 {
 			return errOfferGone()
 		}
-		if err := requeue(ctx, tx, note, interactionID); err != nil {
+		if err := requeue(ctx, tx, interactionID); err != nil {
 			return err
 		}
-		return note(agentNote(userID))
+		return tx.notifyAgent(ctx, userID)
 	})
 }

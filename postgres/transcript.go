@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -51,10 +52,7 @@ func lockedParty(ctx context.Context, tx pgx.Tx, interactionID, partyID string) 
 		return chat.Party{}, agentd.Errorf(agentd.EFORBIDDEN, "forbidden", "Not a party of this interaction.")
 	}
 	p, err := scanParty(tx.QueryRow(ctx, `SELECT `+partyColumns+` FROM parties p WHERE p.id = $1 AND p.interaction_id = $2`, partyID, interactionID))
-	if err == pgx.ErrNoRows {
-		return chat.Party{}, agentd.Errorf(agentd.EFORBIDDEN, "forbidden", "Not a party of this interaction.")
-	}
-	return p, err
+	return p, translate(err, agentd.Errorf(agentd.EFORBIDDEN, "forbidden", "Not a party of this interaction."))
 }
 
 // appendEvent writes the next transcript event. The caller holds the interaction's row lock.
@@ -129,7 +127,7 @@ func eventAt(ctx context.Context, tx pgx.Tx, interactionID string, index int) (c
 		return chat.Event{}, err
 	}
 	if len(evs) != 1 {
-		return chat.Event{}, pgx.ErrNoRows
+		return chat.Event{}, fmt.Errorf("transcript event %d of %s is missing", index, interactionID)
 	}
 	return evs[0], nil
 }
@@ -142,46 +140,52 @@ type messageResult struct {
 // AppendMessage appends a message from a party that is still in the interaction.
 func (s *ChatStore) AppendMessage(ctx context.Context, req chat.MessageRequest) (chat.Event, error) {
 	var ev chat.Event
-	err := s.db.inTx(ctx, func(tx pgx.Tx) error {
-		in, err := lockInteraction(ctx, tx, req.InteractionID)
-		if err != nil {
-			return err
-		}
-		var prev messageResult
-		if found, err := commandDone(ctx, tx, req.PartyID, req.CommandID, &prev); err != nil || found {
-			if err != nil {
-				return err
-			}
-			ev, err = eventAt(ctx, tx, req.InteractionID, prev.Index)
-			return err
-		}
-		if in.State.Over() {
-			return errEnded()
-		}
-		party, err := lockedParty(ctx, tx, req.InteractionID, req.PartyID)
-		if err != nil {
-			return err
-		}
-		if party.LeftAt != nil {
-			return agentd.Errorf(agentd.EFORBIDDEN, "forbidden", "This party has left the interaction.")
-		}
-		ev, err = appendEvent(ctx, tx, req.InteractionID, chat.EventMessage, &party, req.Text, req.ContentType, "")
-		if err != nil {
-			return err
-		}
-		if err := saveCommand(ctx, tx, req.PartyID, req.CommandID, messageResult{Index: ev.Index}); err != nil {
-			return err
-		}
-		return s.notify(ctx, tx, wireNote{Kind: "e", Interaction: req.InteractionID, N: int64(ev.Index)})
+	err := s.c.InTx(ctx, func(tx *Tx) error {
+		var err error
+		ev, err = s.AppendMessageTx(ctx, tx, req)
+		return err
 	})
 	return ev, err
+}
+
+// AppendMessageTx is AppendMessage in the caller's transaction.
+func (s *ChatStore) AppendMessageTx(ctx context.Context, tx *Tx, req chat.MessageRequest) (chat.Event, error) {
+	in, err := lockInteraction(ctx, tx, req.InteractionID)
+	if err != nil {
+		return chat.Event{}, err
+	}
+	var prev messageResult
+	if found, err := commandDone(ctx, tx, req.PartyID, req.CommandID, &prev); err != nil || found {
+		if err != nil {
+			return chat.Event{}, err
+		}
+		return eventAt(ctx, tx, req.InteractionID, prev.Index)
+	}
+	if in.State.Over() {
+		return chat.Event{}, errEnded()
+	}
+	party, err := lockedParty(ctx, tx, req.InteractionID, req.PartyID)
+	if err != nil {
+		return chat.Event{}, err
+	}
+	if party.LeftAt != nil {
+		return chat.Event{}, agentd.Errorf(agentd.EFORBIDDEN, "forbidden", "This party has left the interaction.")
+	}
+	ev, err := appendEvent(ctx, tx, req.InteractionID, chat.EventMessage, &party, req.Text, req.ContentType, "")
+	if err != nil {
+		return chat.Event{}, err
+	}
+	if err := saveCommand(ctx, tx, req.PartyID, req.CommandID, messageResult{Index: ev.Index}); err != nil {
+		return chat.Event{}, err
+	}
+	return ev, tx.notifyEvents(ctx, req.InteractionID, ev)
 }
 
 // JoinParty adds a party; a queued or offered interaction becomes active.
 func (s *ChatStore) JoinParty(ctx context.Context, req chat.JoinRequest) (chat.Party, []chat.Event, error) {
 	var party chat.Party
 	var events []chat.Event
-	err := s.db.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.c.InTx(ctx, func(tx *Tx) error {
 		in, err := lockInteraction(ctx, tx, req.InteractionID)
 		if err != nil {
 			return err
@@ -203,10 +207,10 @@ func (s *ChatStore) JoinParty(ctx context.Context, req chat.JoinRequest) (chat.P
 				return err
 			}
 		}
-		if err := s.notify(ctx, tx, wireNote{Kind: "e", Interaction: req.InteractionID, N: int64(ev.Index)}); err != nil {
+		if err := tx.notifyEvents(ctx, req.InteractionID, events...); err != nil {
 			return err
 		}
-		return s.notify(ctx, tx, wireNote{Kind: "q", Service: in.ServiceID})
+		return tx.notifyQueue(ctx, in.ServiceID)
 	})
 	return party, events, err
 }
@@ -219,71 +223,78 @@ type leaveResult struct {
 // an ended session, changes nothing and succeeds: the customer's "leave" must be safe to retry.
 func (s *ChatStore) LeaveParty(ctx context.Context, req chat.LeaveRequest) (chat.LeaveResult, error) {
 	var res chat.LeaveResult
-	err := s.db.inTx(ctx, func(tx pgx.Tx) error {
-		in, err := lockInteraction(ctx, tx, req.InteractionID)
-		if err != nil {
-			return err
-		}
-		var prev leaveResult
-		if found, err := commandDone(ctx, tx, req.PartyID, req.CommandID, &prev); err != nil || found {
-			res.At = prev.At
-			return err
-		}
-		party, err := lockedParty(ctx, tx, req.InteractionID, req.PartyID)
-		if err != nil {
-			return err
-		}
-		if err := tx.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&res.At); err != nil {
-			return err
-		}
-		if in.State.Over() || party.LeftAt != nil {
-			return saveCommand(ctx, tx, req.PartyID, req.CommandID, leaveResult{At: res.At})
-		}
-		if _, err := tx.Exec(ctx, `UPDATE parties SET left_at = clock_timestamp() WHERE id = $1`, party.ID); err != nil {
-			return err
-		}
-		ev, err := appendEvent(ctx, tx, req.InteractionID, chat.EventPartyLeft, &party, "", "", "")
-		if err != nil {
-			return err
-		}
-		res.Events = append(res.Events, ev)
-		if req.End {
-			state := chat.StateEnded
-			if in.State == chat.StateQueued || in.State == chat.StateOffered {
-				state = chat.StateAbandoned
-			}
-			if _, err := tx.Exec(ctx, `UPDATE interactions SET state = $2, ended_at = clock_timestamp(), end_reason = $3 WHERE id = $1`,
-				req.InteractionID, state, req.Reason); err != nil {
-				return err
-			}
-			ev, err = appendEvent(ctx, tx, req.InteractionID, chat.EventSessionEnded, nil, "", "", req.Reason)
-			if err != nil {
-				return err
-			}
-			res.Events = append(res.Events, ev)
-			// A chat that was being offered is withdrawn from the agent it was offered to.
-			rows, err := tx.Query(ctx, `UPDATE assignments SET state = 'withdrawn', finished_at = now()
-				WHERE interaction_id = $1 AND state = 'offered' RETURNING user_id`, req.InteractionID)
-			if err != nil {
-				return err
-			}
-			users, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-			if err != nil {
-				return err
-			}
-			for _, u := range users {
-				if err := s.notify(ctx, tx, agentNote(u)); err != nil {
-					return err
-				}
-			}
-		}
-		if err := saveCommand(ctx, tx, req.PartyID, req.CommandID, leaveResult{At: res.At}); err != nil {
-			return err
-		}
-		if err := s.notify(ctx, tx, wireNote{Kind: "e", Interaction: req.InteractionID, N: int64(ev.Index)}); err != nil {
-			return err
-		}
-		return s.notify(ctx, tx, wireNote{Kind: "q", Service: in.ServiceID})
+	err := s.c.InTx(ctx, func(tx *Tx) error {
+		var err error
+		res, err = s.LeavePartyTx(ctx, tx, req)
+		return err
 	})
 	return res, err
+}
+
+// LeavePartyTx is LeaveParty in the caller's transaction (an agent's End adds the survey link to
+// the same commit).
+func (s *ChatStore) LeavePartyTx(ctx context.Context, tx *Tx, req chat.LeaveRequest) (chat.LeaveResult, error) {
+	var res chat.LeaveResult
+	in, err := lockInteraction(ctx, tx, req.InteractionID)
+	if err != nil {
+		return res, err
+	}
+	var prev leaveResult
+	if found, err := commandDone(ctx, tx, req.PartyID, req.CommandID, &prev); err != nil || found {
+		res.At = prev.At
+		return res, err
+	}
+	party, err := lockedParty(ctx, tx, req.InteractionID, req.PartyID)
+	if err != nil {
+		return res, err
+	}
+	res.At = req.At
+	if in.State.Over() || party.LeftAt != nil {
+		return res, saveCommand(ctx, tx, req.PartyID, req.CommandID, leaveResult{At: res.At})
+	}
+	if _, err := tx.Exec(ctx, `UPDATE parties SET left_at = $2 WHERE id = $1`, party.ID, req.At); err != nil {
+		return res, err
+	}
+	ev, err := appendEvent(ctx, tx, req.InteractionID, chat.EventPartyLeft, &party, "", "", "")
+	if err != nil {
+		return res, err
+	}
+	res.Events = append(res.Events, ev)
+	if req.End {
+		state := chat.StateEnded
+		if in.State == chat.StateQueued || in.State == chat.StateOffered {
+			state = chat.StateAbandoned
+		}
+		if _, err := tx.Exec(ctx, `UPDATE interactions SET state = $2, ended_at = $3, end_reason = $4 WHERE id = $1`,
+			req.InteractionID, state, req.At, req.Reason); err != nil {
+			return res, err
+		}
+		ev, err = appendEvent(ctx, tx, req.InteractionID, chat.EventSessionEnded, nil, "", "", req.Reason)
+		if err != nil {
+			return res, err
+		}
+		res.Events = append(res.Events, ev)
+		// A chat that was being offered is withdrawn from the agent it was offered to.
+		rows, err := tx.Query(ctx, `UPDATE assignments SET state = 'withdrawn', finished_at = now()
+			WHERE interaction_id = $1 AND state = 'offered' RETURNING user_id`, req.InteractionID)
+		if err != nil {
+			return res, err
+		}
+		users, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return res, err
+		}
+		for _, u := range users {
+			if err := tx.notifyAgent(ctx, u); err != nil {
+				return res, err
+			}
+		}
+	}
+	if err := saveCommand(ctx, tx, req.PartyID, req.CommandID, leaveResult{At: res.At}); err != nil {
+		return res, err
+	}
+	if err := tx.notifyEvents(ctx, req.InteractionID, res.Events...); err != nil {
+		return res, err
+	}
+	return res, tx.notifyQueue(ctx, in.ServiceID)
 }

@@ -78,9 +78,9 @@ func loadUserData(ctx context.Context, q querier, interactionID string) ([]userd
 	})
 }
 
-// changeUserDataTx plans changes by owner against the interaction's current UserData and applies
+// planAndApply plans changes by owner against the interaction's current UserData and applies
 // them; it returns the last seq written (0 when nothing changed). The caller holds the row lock.
-func changeUserDataTx(ctx context.Context, tx pgx.Tx, interactionID string, owner userdata.Owner, actorName string, changes []userdata.Change, lim userdata.Limits) (int64, error) {
+func planAndApply(ctx context.Context, tx pgx.Tx, interactionID string, owner userdata.Owner, actorName string, changes []userdata.Change, lim userdata.Limits) (int64, error) {
 	entries, err := loadUserData(ctx, tx, interactionID)
 	if err != nil {
 		return 0, err
@@ -105,39 +105,44 @@ type changeResult struct {
 // UserData after the session ended; the agent side can (wrap-up writes Disposition then).
 func (s *ChatStore) ChangeUserData(ctx context.Context, req chat.UserDataRequest) (chat.ChangeResult, error) {
 	var res chat.ChangeResult
-	err := s.db.inTx(ctx, func(tx pgx.Tx) error {
-		in, err := lockInteraction(ctx, tx, req.InteractionID)
-		if err != nil {
-			return err
-		}
-		var prev changeResult
-		if found, err := commandDone(ctx, tx, req.PartyID, req.CommandID, &prev); err != nil || found {
-			res = chat.ChangeResult(prev)
-			return err
-		}
-		if req.Actor == userdata.OwnerClient && in.State.Over() {
-			return errEnded()
-		}
-		if req.PartyID != "" {
-			if _, err := lockedParty(ctx, tx, req.InteractionID, req.PartyID); err != nil {
-				return err
-			}
-		}
-		if res.Seq, err = changeUserDataTx(ctx, tx, req.InteractionID, req.Actor, req.ActorName, req.Changes, req.Limits); err != nil {
-			return err
-		}
-		if err := tx.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&res.At); err != nil {
-			return err
-		}
-		if err := saveCommand(ctx, tx, req.PartyID, req.CommandID, changeResult(res)); err != nil {
-			return err
-		}
-		if res.Seq == 0 {
-			return nil
-		}
-		return s.notify(ctx, tx, wireNote{Kind: "s", Interaction: req.InteractionID, N: res.Seq})
+	err := s.c.InTx(ctx, func(tx *Tx) error {
+		var err error
+		res, err = s.ChangeUserDataTx(ctx, tx, req)
+		return err
 	})
 	return res, err
+}
+
+// ChangeUserDataTx is ChangeUserData in the caller's transaction (an agent's edit adds its audit
+// row to the same commit). A retried command answers the first result with Replayed set.
+func (s *ChatStore) ChangeUserDataTx(ctx context.Context, tx *Tx, req chat.UserDataRequest) (chat.ChangeResult, error) {
+	var res chat.ChangeResult
+	in, err := lockInteraction(ctx, tx, req.InteractionID)
+	if err != nil {
+		return res, err
+	}
+	var prev changeResult
+	if found, err := commandDone(ctx, tx, req.PartyID, req.CommandID, &prev); err != nil || found {
+		return chat.ChangeResult{Seq: prev.Seq, At: prev.At, Replayed: found}, err
+	}
+	if req.Actor == userdata.OwnerClient && in.State.Over() {
+		return res, errEnded()
+	}
+	if req.PartyID != "" {
+		if _, err := lockedParty(ctx, tx, req.InteractionID, req.PartyID); err != nil {
+			return res, err
+		}
+	}
+	if res.Seq, err = planAndApply(ctx, tx, req.InteractionID, req.Actor, req.ActorName, req.Changes, req.Limits); err != nil {
+		return res, err
+	}
+	if err := tx.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&res.At); err != nil {
+		return res, err
+	}
+	if err := saveCommand(ctx, tx, req.PartyID, req.CommandID, changeResult{Seq: res.Seq, At: res.At}); err != nil {
+		return res, err
+	}
+	return res, tx.notifySide(ctx, req.InteractionID, res.Seq)
 }
 
 // UserData returns every key of an interaction.

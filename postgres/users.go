@@ -9,19 +9,22 @@ import (
 
 	"agentd"
 	"agentd/agent"
-	"agentd/chat"
 )
 
-// AgentStore implements agent.Store: users, web sessions, presence and routing.
+// AgentStore is the agent side's storage: users and web sessions, presence, routing, the agent's
+// work on chats (accept, transfer, end, wrap-up, co-browse), surveys, history and administration.
+// It implements the narrow store interfaces the agent package declares (agent.AccountStore,
+// agent.RouterStore, agent.Store, agent.SurveyStore, agent.HistoryStore, agent.AdminStore).
+// Operations on chats compose the chat store's XxxTx methods in their own unit of work.
 type AgentStore struct {
+	c     *Committer
 	db    *DB
 	chats *ChatStore
-	local chat.Broadcaster
 }
 
-// NewAgentStore returns the agent store. It shares the chat store's node id for notifications.
-func NewAgentStore(db *DB, chats *ChatStore) *AgentStore {
-	return &AgentStore{db: db, chats: chats}
+// NewAgentStore returns the agent store; it commits through the chat store's committer.
+func NewAgentStore(chats *ChatStore) *AgentStore {
+	return &AgentStore{c: chats.c, db: chats.db, chats: chats}
 }
 
 const userColumns = `u.id, u.username, u.display_name, u.role, u.capacity, u.disabled, u.state, u.not_ready_reason,
@@ -90,10 +93,7 @@ func (s *AgentStore) Users(ctx context.Context) ([]agent.User, error) {
 // User returns a user by id.
 func (s *AgentStore) User(ctx context.Context, id int64) (agent.User, error) {
 	u, err := scanUser(s.db.Pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = $1`, id))
-	if err == pgx.ErrNoRows {
-		return agent.User{}, errUserNotFound()
-	}
-	return u, translate(err)
+	return u, translate(err, errUserNotFound())
 }
 
 // UserForLogin returns a user and its password hash by username (case-insensitive).
@@ -105,10 +105,7 @@ func (s *AgentStore) UserForLogin(ctx context.Context, username string) (agent.U
 	err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &role, &u.Capacity, &u.Disabled, &state, &u.NotReadyReason,
 		&u.StateSince, &u.CreatedAt, &u.Services, &hash)
 	u.Role, u.State = agent.Role(role), agent.State(state)
-	if err == pgx.ErrNoRows {
-		return agent.User{}, "", errUserNotFound()
-	}
-	return u, hash, translate(err)
+	return u, hash, translate(err, errUserNotFound())
 }
 
 func tokenHash(token string) []byte {
@@ -116,24 +113,29 @@ func tokenHash(token string) []byte {
 	return h[:]
 }
 
-// CreateWebSession stores a new browser session for a user.
-func (s *AgentStore) CreateWebSession(ctx context.Context, token string, userID int64, csrf string, expires time.Time) error {
-	_, err := s.db.Pool.Exec(ctx, `INSERT INTO web_sessions (token_hash, user_id, csrf_token, expires_at) VALUES ($1, $2, $3, $4)`,
-		tokenHash(token), userID, csrf, expires)
-	return translate(err)
+// CreateWebSession stores a new browser session and audits the sign-in, in one commit.
+func (s *AgentStore) CreateWebSession(ctx context.Context, ws agent.NewWebSession) error {
+	return s.db.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO web_sessions (token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at)
+			VALUES ($1, $2, $3, $4, $4, $5)`, tokenHash(ws.Token), ws.User.ID, ws.CSRF, ws.At, ws.At.Add(ws.Idle)); err != nil {
+			return err
+		}
+		return audit(ctx, tx, ws.User.ID, "session.login", ws.User.Username, nil)
+	})
 }
 
-// WebSession returns the user and CSRF token of a live browser session, and slides its expiry.
-func (s *AgentStore) WebSession(ctx context.Context, token string, idle time.Duration) (agent.User, string, error) {
+// WebSession returns the user and CSRF token of a live browser session and slides its idle
+// expiry, never past the session's absolute lifetime (created_at + maxAge). Times come from the
+// caller's clock, the one that created the session.
+func (s *AgentStore) WebSession(ctx context.Context, token string, now time.Time, idle, maxAge time.Duration) (agent.User, string, error) {
 	var userID int64
 	var csrf string
-	err := s.db.Pool.QueryRow(ctx, `UPDATE web_sessions SET last_seen_at = now(), expires_at = greatest(expires_at, now() + $2::interval)
-		WHERE token_hash = $1 AND expires_at > now() RETURNING user_id, csrf_token`, tokenHash(token), idle).Scan(&userID, &csrf)
-	if err == pgx.ErrNoRows {
-		return agent.User{}, "", agentd.Errorf(agentd.EUNAUTHORIZED, "unauthorized", "Please sign in.")
-	}
+	err := s.db.Pool.QueryRow(ctx, `UPDATE web_sessions SET last_seen_at = $2,
+			expires_at = least(greatest(expires_at, $2 + $3::interval), created_at + $4::interval)
+		WHERE token_hash = $1 AND expires_at > $2 AND created_at + $4::interval > $2
+		RETURNING user_id, csrf_token`, tokenHash(token), now, idle, maxAge).Scan(&userID, &csrf)
 	if err != nil {
-		return agent.User{}, "", translate(err)
+		return agent.User{}, "", translate(err, agentd.Errorf(agentd.EUNAUTHORIZED, "unauthorized", "Please sign in."))
 	}
 	u, err := s.User(ctx, userID)
 	if err != nil {
@@ -147,13 +149,14 @@ func (s *AgentStore) WebSession(ctx context.Context, token string, idle time.Dur
 
 // DeleteWebSession ends a browser session.
 func (s *AgentStore) DeleteWebSession(ctx context.Context, token string) error {
-	_, err := s.db.Pool.Exec(ctx, `DELETE FROM web_sessions WHERE token_hash = $1 OR expires_at < now()`, tokenHash(token))
+	_, err := s.db.Pool.Exec(ctx, `DELETE FROM web_sessions WHERE token_hash = $1`, tokenHash(token))
 	return translate(err)
 }
 
-// Audit records an action of a user.
-func (s *AgentStore) Audit(ctx context.Context, userID int64, action, target string, details any) error {
-	return s.db.inTx(ctx, func(tx pgx.Tx) error { return audit(ctx, tx, userID, action, target, details) })
+// AuditTx records an action of a user in the caller's transaction, so the action and its audit
+// row commit together.
+func (s *AgentStore) AuditTx(ctx context.Context, tx *Tx, userID int64, action, target string, details any) error {
+	return audit(ctx, tx, userID, action, target, details)
 }
 
 func audit(ctx context.Context, tx pgx.Tx, userID int64, action, target string, details any) error {
@@ -167,5 +170,3 @@ func audit(ctx context.Context, tx pgx.Tx, userID int64, action, target string, 
 	_, err := tx.Exec(ctx, `INSERT INTO audit_log (user_id, action, target, details) VALUES ($1, $2, $3, $4)`, uid, action, target, details)
 	return err
 }
-
-var _ agent.Store = (*AgentStore)(nil)

@@ -51,7 +51,6 @@
         if (!f.ok) { say('Your session expired. Reload the page.', true); ws.close(); return; }
         ws.ready = true;
         backoff = 250;
-        say('Connected.');
         for (const p of pending.values()) ws.send(p.frame); // commands not yet answered
         return;
       }
@@ -62,7 +61,12 @@
         if (f.ok) p.resolve(f.data || {}); else p.reject(f.error || { code: 'error', description: 'Failed.' });
         return;
       }
-      if (f.type === 'ops') applyOps(f.ops);
+      if (f.type === 'ops') {
+        applyOps(f.ops);
+        // The first render after the hello brings the whole console up to date: only then is it
+        // live, and only then may the agent act on what it shows.
+        if (ws.ready && !ws.live) { ws.live = true; say('Connected.'); }
+      }
       if (f.type === 'error') say(f.error.description, true);
     };
     ws.onclose = (ev) => {

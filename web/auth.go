@@ -1,7 +1,9 @@
 package web
 
 import (
+	"context"
 	"crypto/subtle"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -20,51 +22,98 @@ const (
 	loginCSRFCookie = "agentd_login_csrf"
 )
 
-func (s *Server) secureCookies(c echo.Context) bool {
-	return c.Request().TLS != nil || strings.HasPrefix(s.agents.Config().PublicURL, "https://")
+// Sessions is what sign-in needs from the accounts service.
+type Sessions interface {
+	Login(ctx context.Context, username, password string) (agent.User, error)
+	StartWebSession(ctx context.Context, u agent.User) (token, csrf string, err error)
+	WebSession(ctx context.Context, token string) (agent.User, string, error)
+	EndWebSession(ctx context.Context, token string) error
 }
 
-func (s *Server) setCookie(c echo.Context, name, value string, maxAge int) {
+// Cookies sets agentd's cookies: HttpOnly, SameSite=Lax, and Secure when agentd is reached over
+// https (the request came over TLS, or the public URL is https).
+type Cookies struct {
+	// PublicURL is agentd's base URL as browsers reach it.
+	PublicURL string
+}
+
+// Set sets a cookie for the whole site; maxAge -1 deletes it.
+func (k Cookies) Set(c echo.Context, name, value string, maxAge int) {
+	secure := c.Request().TLS != nil || strings.HasPrefix(k.PublicURL, "https://")
 	c.SetCookie(&http.Cookie{
 		Name: name, Value: value, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secureCookies(c),
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: secure,
 	})
 }
 
-// currentUser returns the signed-in user of a request (set by requireRole).
-func currentUser(c echo.Context) agent.User {
+// Auth is sign-in and browser sessions: the /login and /logout routes, and the Require middleware
+// that every signed-in route goes through.
+type Auth struct {
+	sessions Sessions
+	cookies  Cookies
+	logger   *slog.Logger
+	// loginLimiter is per address and per username, so neither one client nor many can guess
+	// passwords quickly.
+	loginLimiter *IPLimiter
+	sessionAge   time.Duration // the session cookie's lifetime
+}
+
+// AuthDeps is what Auth is built from.
+type AuthDeps struct {
+	Sessions Sessions
+	Cookies  Cookies
+	Logger   *slog.Logger
+	// SessionMaxAge is the browser session's absolute lifetime, also the cookie's.
+	SessionMaxAge time.Duration
+}
+
+// NewAuth returns the sign-in core.
+func NewAuth(d AuthDeps) *Auth {
+	return &Auth{sessions: d.Sessions, cookies: d.Cookies, logger: d.Logger, loginLimiter: NewIPLimiter(10, 5), sessionAge: d.SessionMaxAge}
+}
+
+// Cookies returns the cookie settings, for surfaces that set cookies of their own.
+func (a *Auth) Cookies() Cookies { return a.cookies }
+
+func (a *Auth) register(e *echo.Echo) {
+	e.GET("/login", a.handleLoginForm)
+	e.POST("/login", a.handleLogin)
+	e.POST("/logout", a.handleLogout, a.Require(agent.RoleAgent))
+}
+
+// CurrentUser returns the signed-in user of a request (set by Require).
+func CurrentUser(c echo.Context) agent.User {
 	u, _ := c.Get("user").(agent.User)
 	return u
 }
 
-func viewer(c echo.Context) *templates.Viewer {
-	u := currentUser(c)
+// CSRF returns the CSRF token of the request's browser session (set by Require).
+func CSRF(c echo.Context) string {
 	csrf, _ := c.Get("csrf").(string)
-	return &templates.Viewer{Name: u.DisplayName, Role: string(u.Role), CSRF: csrf}
+	return csrf
 }
 
-// wantsHTML tells pages (which get redirects and error pages) from API calls (which get JSON).
-func wantsHTML(c echo.Context) bool {
-	r := c.Request()
-	return r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html") ||
-		strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded")
+// Viewer is the signed-in user as the page layout shows them.
+func Viewer(c echo.Context) *templates.Viewer {
+	u := CurrentUser(c)
+	return &templates.Viewer{Name: u.DisplayName, Role: string(u.Role), CSRF: CSRF(c)}
 }
 
-// requireRole lets through signed-in users with at least the given role. Pages without a session
+// Require lets through signed-in users with at least the given role. Pages without a session
 // redirect to the sign-in page; every unsafe method must carry the session's CSRF token.
-func (s *Server) requireRole(min agent.Role) echo.MiddlewareFunc {
+func (a *Auth) Require(min agent.Role) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			var token string
 			if ck, err := c.Cookie(sessionCookie); err == nil {
 				token = ck.Value
 			}
-			u, csrf, err := s.agents.WebSession(c.Request().Context(), token)
+			u, csrf, err := a.sessions.WebSession(c.Request().Context(), token)
 			if err != nil {
 				if agentd.ErrorClass(err) != agentd.EUNAUTHORIZED {
 					return err
 				}
-				if c.Request().Method == http.MethodGet && wantsHTML(c) {
+				if c.Request().Method == http.MethodGet && WantsHTML(c) {
 					return c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
 				}
 				return err
@@ -89,15 +138,15 @@ func (s *Server) requireRole(min agent.Role) echo.MiddlewareFunc {
 	}
 }
 
-func (s *Server) handleLoginForm(c echo.Context) error {
+func (a *Auth) handleLoginForm(c echo.Context) error {
 	if ck, err := c.Cookie(sessionCookie); err == nil {
-		if u, _, err := s.agents.WebSession(c.Request().Context(), ck.Value); err == nil {
+		if u, _, err := a.sessions.WebSession(c.Request().Context(), ck.Value); err == nil {
 			return c.Redirect(http.StatusSeeOther, landing(u, safeNext(c.QueryParam("next"))))
 		}
 	}
-	csrf := newConnID() + newConnID()
-	s.setCookie(c, loginCSRFCookie, csrf, 3600)
-	return render(c, http.StatusOK, templates.Login(csrf, safeNext(c.QueryParam("next")), "", ""))
+	csrf := NewToken()
+	a.cookies.Set(c, loginCSRFCookie, csrf, 3600)
+	return Render(c, http.StatusOK, templates.Login(csrf, safeNext(c.QueryParam("next")), "", ""))
 }
 
 // safeNext keeps post-login redirects on this site; "" when there is none to follow.
@@ -119,45 +168,44 @@ func landing(u agent.User, next string) string {
 	return "/console"
 }
 
-func (s *Server) handleLogin(c echo.Context) error {
+func (a *Auth) handleLogin(c echo.Context) error {
 	username, password := strings.TrimSpace(c.FormValue("username")), c.FormValue("password")
 	next := safeNext(c.FormValue("next"))
 	again := func(status int, msg string) error {
-		csrf := newConnID() + newConnID()
-		s.setCookie(c, loginCSRFCookie, csrf, 3600)
-		return render(c, status, templates.Login(csrf, next, username, msg))
+		csrf := NewToken()
+		a.cookies.Set(c, loginCSRFCookie, csrf, 3600)
+		return Render(c, status, templates.Login(csrf, next, username, msg))
 	}
 	ck, err := c.Cookie(loginCSRFCookie)
 	if err != nil || ck.Value == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(c.FormValue("_csrf"))) != 1 {
 		return again(http.StatusForbidden, "The sign-in form expired. Please try again.")
 	}
-	// Per address and per username, so neither one client nor many can guess passwords quickly.
-	if !s.loginLimiter.allow(c.RealIP()) || !s.loginLimiter.allow("user:"+strings.ToLower(username)) {
+	if !a.loginLimiter.Allow(c.RealIP()) || !a.loginLimiter.Allow("user:"+strings.ToLower(username)) {
 		return again(http.StatusTooManyRequests, "Too many sign-in attempts. Wait a minute and try again.")
 	}
-	u, err := s.agents.Login(c.Request().Context(), username, password)
+	u, err := a.sessions.Login(c.Request().Context(), username, password)
 	if err != nil {
 		if agentd.ErrorClass(err) == agentd.EUNAUTHORIZED {
-			s.logger.Info("sign-in refused", "remote_ip", c.RealIP())
+			a.logger.Info("sign-in refused", "remote_ip", c.RealIP())
 			return again(http.StatusUnauthorized, "Wrong username or password.")
 		}
 		return err
 	}
-	token, _, err := s.agents.StartWebSession(c.Request().Context(), u)
+	token, _, err := a.sessions.StartWebSession(c.Request().Context(), u)
 	if err != nil {
 		return err
 	}
-	s.setCookie(c, sessionCookie, token, int(agent.SessionIdle/time.Second))
-	s.setCookie(c, loginCSRFCookie, "", -1)
+	a.cookies.Set(c, sessionCookie, token, int(a.sessionAge/time.Second))
+	a.cookies.Set(c, loginCSRFCookie, "", -1)
 	return c.Redirect(http.StatusSeeOther, landing(u, next))
 }
 
-func (s *Server) handleLogout(c echo.Context) error {
+func (a *Auth) handleLogout(c echo.Context) error {
 	if token, _ := c.Get("session_token").(string); token != "" {
-		if err := s.agents.EndWebSession(c.Request().Context(), token); err != nil {
+		if err := a.sessions.EndWebSession(c.Request().Context(), token); err != nil {
 			return err
 		}
 	}
-	s.setCookie(c, sessionCookie, "", -1)
+	a.cookies.Set(c, sessionCookie, "", -1)
 	return c.Redirect(http.StatusSeeOther, "/login")
 }

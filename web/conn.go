@@ -5,16 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
-	"golang.org/x/time/rate"
 
 	"agentd/chat"
 )
 
+// The limits of every websocket, named as in gorilla's chat example.
 const (
 	// writeWait bounds every write: a browser that cannot take a frame in this time is dropped.
 	writeWait = 10 * time.Second
@@ -22,225 +24,412 @@ const (
 	pongWait = 60 * time.Second
 	// pingPeriod must be shorter than pongWait so a healthy client always answers in time.
 	pingPeriod = 25 * time.Second
-	// hardFrameLimit is where gorilla stops reading and closes with 1009. Frames between the
-	// configured soft limit and this one are answered with frame_too_large and the socket lives.
-	hardFrameLimit = 1 << 20
 	// sendQueue bounds the frames (command results, errors) waiting for the write pump.
 	sendQueue = 64
-	// maxTypingBacklog is how many typing notifications a connection keeps while its writer is
-	// busy; older ones are shed first, they are worthless once superseded.
-	maxTypingBacklog = 4
-	// maxPendingEvents bounds events handed over in memory; past it the connection just re-reads
-	// from Postgres, so nothing is lost.
+	// maxPendingEvents bounds the events handed over in memory; past it the connection re-reads
+	// from Postgres instead, so nothing is lost.
 	maxPendingEvents = 256
-	// dbTimeout bounds the catch-up reads a write pump makes.
-	dbTimeout = 10 * time.Second
+	// maxTypingKeys bounds the typing notifications kept while the write pump is busy (the latest
+	// per key); past it new ones are shed: typing is the first thing dropped under load.
+	maxTypingKeys = 16
+	// retryAfter is how long a connection waits to refresh again after a refresh failed (the
+	// database was briefly unreachable, usually).
+	retryAfter = time.Second
+	// refreshTimeout bounds one refresh, database reads included.
+	refreshTimeout = 10 * time.Second
 )
 
-// session is what a connection is attached to after start or restore.
-type session struct {
-	interactionID string
-	serviceID     int64
-	party         chat.Party
+// CloseReason is a close code and the reason text sent with it. Every reason a socket is closed
+// for is one of the named values below (docs/protocol.md).
+type CloseReason struct {
+	Code int
+	Text string
 }
 
-// conn is one customer websocket. It has exactly one read pump (which also runs commands, one at
-// a time, in order) and one write pump (which alone writes frames and catches up from Postgres).
-type conn struct {
+// The close reasons.
+var (
+	CloseNormal           = CloseReason{websocket.CloseNormalClosure, ""}
+	CloseGoingAway        = CloseReason{websocket.CloseGoingAway, "server shutting down"}
+	CloseTooSlow          = CloseReason{websocket.CloseTryAgainLater, "too slow"}
+	CloseFrameTooLarge    = CloseReason{websocket.CloseMessageTooBig, "frame_too_large"}
+	CloseOriginNotAllowed = CloseReason{websocket.ClosePolicyViolation, "origin_not_allowed"}
+	CloseCSRF             = CloseReason{websocket.ClosePolicyViolation, "csrf"}
+	CloseAccountDisabled  = CloseReason{websocket.ClosePolicyViolation, "account disabled"}
+)
+
+// ErrSocket wraps a failed write: the socket is gone and the connection ends.
+var ErrSocket = errors.New("socket write failed")
+
+// Mark says that something a connection shows may have changed: Kind is what (events, side
+// channel, queue, agent), Key which interaction it is about ("" for the connection's own, such as
+// the agent's presence).
+type Mark struct {
+	Kind chat.NotificationKind
+	Key  string
+}
+
+// Dirty is everything a connection has to catch up on, taken by the write pump in one piece.
+type Dirty struct {
+	// Resync means anything may have changed (the LISTEN connection came back, or this is the
+	// first refresh): the handler re-reads all it shows.
+	Resync bool
+	marks  map[Mark]bool
+	events map[string][]chat.Event // committed events handed over in memory, by interaction
+	nEvent int
+	typing map[string]chat.Typing // the latest typing notification per key
+}
+
+// Has reports whether kind changed for key (always true after a resync).
+func (d *Dirty) Has(kind chat.NotificationKind, key string) bool {
+	return d.Resync || d.marks[Mark{kind, key}]
+}
+
+// Keys returns the keys marked with kind.
+func (d *Dirty) Keys(kind chat.NotificationKind) []string {
+	var keys []string
+	for m := range d.marks {
+		if m.Kind == kind {
+			keys = append(keys, m.Key)
+		}
+	}
+	return keys
+}
+
+// Events returns the events handed over for interaction key, in arrival order. They may have
+// gaps or repeat what was sent: the handler reads what is missing from Postgres.
+func (d *Dirty) Events(key string) []chat.Event { return d.events[key] }
+
+// Typing returns the latest typing notification per key.
+func (d *Dirty) Typing() map[string]chat.Typing { return d.typing }
+
+func (d *Dirty) empty() bool {
+	return !d.Resync && len(d.marks) == 0 && len(d.events) == 0 && len(d.typing) == 0
+}
+
+func (d *Dirty) mark(m Mark) {
+	if d.marks == nil {
+		d.marks = map[Mark]bool{}
+	}
+	d.marks[m] = true
+}
+
+// merge adds what o says back into d, for a refresh that failed: every mark again, and events
+// that were handed over as a mark to read them from Postgres. Typing that a newer notification
+// superseded meanwhile is dropped.
+func (d *Dirty) merge(o Dirty) {
+	d.Resync = d.Resync || o.Resync
+	for m := range o.marks {
+		d.mark(m)
+	}
+	for key := range o.events {
+		d.mark(Mark{chat.NotifyEvents, key})
+	}
+	for key, t := range o.typing {
+		if _, newer := d.typing[key]; !newer {
+			if d.typing == nil {
+				d.typing = map[string]chat.Typing{}
+			}
+			d.typing[key] = t
+		}
+	}
+}
+
+// Handler is a surface's side of a connection. HandleFrame runs in the read pump, one frame at a
+// time and in order; Flush and Tick run in the write pump, the connection's only writer.
+type Handler interface {
+	// HandleFrame handles one frame from the client.
+	HandleFrame(ctx context.Context, typ int, frame []byte)
+	// Flush brings the client up to date with what changed, writing with Conn.Write. An error
+	// wrapping ErrSocket ends the connection; any other error means the refresh failed (the
+	// database, usually): the core gives d back, merged with whatever arrived meanwhile, and
+	// flushes again after retryAfter, so nothing marked is ever lost.
+	Flush(ctx context.Context, d Dirty) error
+}
+
+// Ticker is a Handler that also wants Tick called every ConnOptions.TickEvery (the console's
+// heartbeat), in the write pump.
+type Ticker interface {
+	Tick(ctx context.Context)
+}
+
+// ConnOptions are a surface's settings for its connections.
+type ConnOptions struct {
+	Surface      string   // metrics and logs: "customer", "console"
+	Subprotocols []string // offered by the server in the handshake
+	// ReadLimit is the largest frame read; a larger one closes the socket with 1009
+	// (CloseFrameTooLarge).
+	ReadLimit int64
+	// WriteWait bounds every write and the wait for room in the send queue (writeWait when 0).
+	WriteWait time.Duration
+	// TickEvery is the period of Ticker.Tick (none when 0).
+	TickEvery time.Duration
+	// Held connections flush nothing until Release (the console waits for its CSRF hello);
+	// marks are kept meanwhile.
+	Held bool
+}
+
+// outFrame is a queued frame, or a request to close once everything before it was written.
+type outFrame struct {
+	data  []byte
+	close *CloseReason
+}
+
+// Conn is one websocket: exactly one read pump, which hands frames to the handler, and one write
+// pump, the only writer, which sends queued results and runs the handler's refreshes. Nothing
+// that notifies a connection ever waits for it: Mark, HandOver, SetTyping and Resync record and
+// signal. A client that does not read is disconnected (CloseTooSlow), never waited for. Close
+// happens once, with a named reason; Serve returns only after both pumps have stopped.
+type Conn struct {
 	id     string
 	ws     *websocket.Conn
-	srv    *Server
+	opts   ConnOptions
 	logger *slog.Logger
-	ip     string
-	origin string
+	onDrop func() // counts slow connections dropped
 
-	send    chan []byte   // results and connection errors, written in order
+	send    chan outFrame
 	wake    chan struct{} // capacity 1: "there is something to catch up on"
 	done    chan struct{}
 	closing sync.Once
-	limiter *rate.Limiter
+	held    atomic.Bool
 
-	mu          sync.Mutex // guards everything below
-	sess        *session
-	nextIndex   int   // next transcript index this client needs
-	nextSeq     int64 // next side-channel seq this client needs
-	eventsDirty bool  // Postgres may have events from nextIndex we have not sent
-	pending     []chat.Event
-	sideDirty   bool
-	queueDirty  bool
-	typing      []chat.Typing
-	lastQueue   int
+	mu    sync.Mutex // guards dirty
+	dirty Dirty
 }
 
-func (c *conn) signal() {
+func newConn(ws *websocket.Conn, opts ConnOptions, logger *slog.Logger, onDrop func()) *Conn {
+	if opts.WriteWait == 0 {
+		opts.WriteWait = writeWait
+	}
+	c := &Conn{id: NewToken()[:16], ws: ws, opts: opts, onDrop: onDrop,
+		send: make(chan outFrame, sendQueue), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	c.logger = logger.With("conn_id", c.id, "surface", opts.Surface)
+	c.held.Store(opts.Held)
+	return c
+}
+
+// ID returns the connection's id (as logged under conn_id).
+func (c *Conn) ID() string { return c.id }
+
+// Logger returns the connection's logger.
+func (c *Conn) Logger() *slog.Logger { return c.logger }
+
+// Done is closed when the connection is closed.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Signal wakes the write pump.
+func (c *Conn) Signal() {
 	select {
 	case c.wake <- struct{}{}:
 	default:
 	}
 }
 
-// notify records a notification; it never blocks (the hub calls it).
-func (c *conn) notify(n chat.Notification) {
-	c.mu.Lock()
-	if c.sess == nil {
-		c.mu.Unlock()
-		return
-	}
-	switch n.Kind {
-	case chat.NotifyEvents:
-		if n.Index < c.nextIndex {
-			c.mu.Unlock()
-			return // already sent
-		}
-		if len(n.Events) > 0 && len(c.pending) < maxPendingEvents {
-			c.pending = append(c.pending, n.Events...)
-		} else {
-			c.eventsDirty = true
-		}
-	case chat.NotifySide:
-		if n.Seq < c.nextSeq {
-			c.mu.Unlock()
-			return
-		}
-		c.sideDirty = true
-	case chat.NotifyQueue:
-		c.queueDirty = true
-	case chat.NotifyTyping:
-		if n.Typing == nil || n.Typing.Party.ID == c.sess.party.ID {
-			c.mu.Unlock()
-			return
-		}
-		if len(c.typing) >= maxTypingBacklog {
-			c.typing = c.typing[1:]
-		}
-		c.typing = append(c.typing, *n.Typing)
-	}
-	c.mu.Unlock()
-	c.signal()
+// Release lets a held connection flush, starting with everything marked so far.
+func (c *Conn) Release() {
+	c.held.Store(false)
+	c.Signal()
 }
 
-func (c *conn) resync() {
+// Mark records that something changed and wakes the write pump. It never blocks.
+func (c *Conn) Mark(marks ...Mark) {
 	c.mu.Lock()
-	if c.sess != nil {
-		c.eventsDirty, c.sideDirty, c.queueDirty = true, true, true
+	for _, m := range marks {
+		c.dirty.mark(m)
 	}
 	c.mu.Unlock()
-	c.signal()
+	c.Signal()
 }
 
-// attach binds the connection to a session and schedules the catch-up from the given positions.
-func (c *conn) attach(s session, fromIndex int, fromSeq int64) {
+// HandOver passes committed events of interaction key in memory, so the write pump need not read
+// them back; past maxPendingEvents it marks them to be read from Postgres instead.
+func (c *Conn) HandOver(key string, events []chat.Event) {
 	c.mu.Lock()
-	c.sess = &s
-	c.nextIndex, c.nextSeq = fromIndex, fromSeq
-	c.eventsDirty, c.sideDirty, c.queueDirty = true, true, true
+	d := &c.dirty
+	if len(events) == 0 || d.nEvent+len(events) > maxPendingEvents {
+		d.mark(Mark{chat.NotifyEvents, key})
+	} else {
+		if d.events == nil {
+			d.events = map[string][]chat.Event{}
+		}
+		d.events[key] = append(d.events[key], events...)
+		d.nEvent += len(events)
+	}
 	c.mu.Unlock()
-	c.srv.hub.attach(c, s.interactionID, s.serviceID)
-	c.signal()
+	c.Signal()
 }
 
-func (c *conn) session() *session {
+// SetTyping records the latest typing notification for key; when too many keys wait already it
+// is shed.
+func (c *Conn) SetTyping(key string, t chat.Typing) {
+	c.mu.Lock()
+	d := &c.dirty
+	if _, ok := d.typing[key]; ok || len(d.typing) < maxTypingKeys {
+		if d.typing == nil {
+			d.typing = map[string]chat.Typing{}
+		}
+		d.typing[key] = t
+	}
+	c.mu.Unlock()
+	c.Signal()
+}
+
+// Resync marks everything: the handler re-reads all it shows. The hub calls it after the LISTEN
+// connection came back, since the notifications sent meanwhile are lost.
+func (c *Conn) Resync() {
+	c.mu.Lock()
+	c.dirty.Resync = true
+	c.mu.Unlock()
+	c.Signal()
+}
+
+func (c *Conn) take() Dirty {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.sess
+	d := c.dirty
+	c.dirty = Dirty{}
+	return d
 }
 
-// enqueue queues a frame for the write pump. Only the read pump produces these frames (one per
-// command), so when the queue is full the read pump waits: that is back-pressure on the very client
-// that sends too fast. A client that does not drain its socket for writeWait is disconnected
-// rather than waited for any longer.
-func (c *conn) enqueue(v any) {
-	b, err := marshalFrame(v)
+func (c *Conn) giveBack(d Dirty) {
+	c.mu.Lock()
+	c.dirty.merge(d)
+	c.mu.Unlock()
+}
+
+// Send queues a frame for the write pump (results and errors, written in order). Only the read
+// pump sends, one frame per command, so a full queue makes the read pump wait: back-pressure on
+// the very client that sends too fast. A client that does not drain its socket for WriteWait is
+// disconnected rather than waited for any longer.
+func (c *Conn) Send(v any) {
+	b, err := MarshalFrame(v)
 	if err != nil {
 		c.logger.Error("encode frame", "err", err)
 		return
 	}
+	c.enqueue(outFrame{data: b})
+}
+
+// CloseAfterSend closes the connection with reason once every frame queued before is written.
+func (c *Conn) CloseAfterSend(reason CloseReason) { c.enqueue(outFrame{close: &reason}) }
+
+func (c *Conn) enqueue(f outFrame) {
 	select {
-	case c.send <- b:
+	case c.send <- f:
 		return
 	case <-c.done:
 		return
 	default:
 	}
-	t := time.NewTimer(writeWait)
+	t := time.NewTimer(c.opts.WriteWait)
 	defer t.Stop()
 	select {
-	case c.send <- b:
+	case c.send <- f:
 	case <-c.done:
 	case <-t.C:
 		c.logger.Warn("send queue full; dropping slow connection")
-		c.srv.metrics.dropped()
-		c.closeWith(websocket.CloseTryAgainLater, "too slow")
+		if c.onDrop != nil {
+			c.onDrop()
+		}
+		c.Close(CloseTooSlow)
 	}
 }
 
-func (c *conn) sendError(code, description string) {
-	c.enqueue(errorFrame{Type: "error", Error: errorJSON{Code: code, Description: description}})
-}
-
-// closeWith sends a close frame (best effort) and closes the socket, once.
-func (c *conn) closeWith(code int, reason string) {
+// Close sends a close frame (best effort) and closes the socket, once. Both pumps then stop.
+func (c *Conn) Close(reason CloseReason) {
 	c.closing.Do(func() {
-		msg := websocket.FormatCloseMessage(code, reason)
+		msg := websocket.FormatCloseMessage(reason.Code, reason.Text)
 		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 		close(c.done)
 		_ = c.ws.Close()
 	})
 }
 
-// readPump reads frames and runs commands until the socket fails.
-func (c *conn) readPump(ctx context.Context) {
-	defer c.closeWith(websocket.CloseNormalClosure, "")
-	c.ws.SetReadLimit(hardFrameLimit)
+// Write writes one frame now. Only the write pump (Flush, Tick) may call it.
+func (c *Conn) Write(v any) error {
+	b, err := MarshalFrame(v)
+	if err != nil {
+		return fmt.Errorf("encode frame: %w", err)
+	}
+	return c.writeRaw(b)
+}
+
+func (c *Conn) writeRaw(b []byte) error {
+	_ = c.ws.SetWriteDeadline(time.Now().Add(c.opts.WriteWait))
+	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		return fmt.Errorf("%w: %w", ErrSocket, err)
+	}
+	return nil
+}
+
+// WriteDirect writes a frame before the pumps run (a refusal explained before closing).
+func (c *Conn) WriteDirect(v any) { _ = c.Write(v) }
+
+// run runs both pumps until the socket closes, and returns after both have stopped.
+func (c *Conn) run(ctx context.Context, h Handler) {
+	var wg sync.WaitGroup
+	wg.Go(func() { c.writePump(ctx, h) })
+	c.readPump(ctx, h)
+	wg.Wait()
+}
+
+func (c *Conn) readPump(ctx context.Context, h Handler) {
+	defer c.Close(CloseNormal)
+	c.ws.SetReadLimit(c.opts.ReadLimit)
 	_ = c.ws.SetReadDeadline(time.Now().Add(pongWait))
 	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(pongWait)) })
 	for {
 		typ, frame, err := c.ws.ReadMessage()
 		if err != nil {
-			if !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) &&
-				!errors.Is(err, websocket.ErrReadLimit) {
-				c.logger.Debug("read ended", "err", err)
-			}
 			if errors.Is(err, websocket.ErrReadLimit) {
-				c.closeWith(websocket.CloseMessageTooBig, "frame_too_large")
+				c.Close(CloseFrameTooLarge)
+			} else if !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
+				c.logger.Debug("read ended", "err", err)
 			}
 			return
 		}
 		_ = c.ws.SetReadDeadline(time.Now().Add(pongWait))
-		if typ != websocket.TextMessage {
-			c.sendError("bad_frame", "Frames must be JSON text frames.")
-			continue
-		}
-		c.handleFrame(ctx, frame)
+		h.HandleFrame(ctx, typ, frame)
 	}
 }
 
-// writePump writes queued frames, catches the client up from Postgres when woken, and pings.
-func (c *conn) writePump(ctx context.Context) {
-	ticker := time.NewTicker(pingPeriod)
-	defer func() {
-		ticker.Stop()
-		c.closeWith(websocket.CloseNormalClosure, "")
-	}()
+func (c *Conn) writePump(ctx context.Context, h Handler) {
+	ping := time.NewTicker(pingPeriod)
+	defer ping.Stop()
+	var tick <-chan time.Time
+	ticker, _ := h.(Ticker)
+	if ticker != nil && c.opts.TickEvery > 0 {
+		t := time.NewTicker(c.opts.TickEvery)
+		defer t.Stop()
+		tick = t.C
+	}
+	defer c.Close(CloseNormal)
+	var retry <-chan time.Time
 	for {
-		// Results go first: a command's answer must not wait behind a catch-up, and the result of
-		// start/restore must reach the client before the events it announces.
+		// Results go first: a command's answer must not wait behind a refresh, and the answer to
+		// start or restore must reach the client before the events it announces.
 		if !c.drainSend() {
 			return
 		}
 		select {
 		case <-c.done:
 			return
-		case b := <-c.send:
-			if !c.write(b) {
+		case f := <-c.send:
+			if !c.writeOut(f) {
 				return
 			}
 		case <-c.wake:
-			if !c.drainSend() || !c.flush(ctx) {
+			if !c.drainSend() || !c.flush(ctx, h, &retry) {
 				return
 			}
-		case <-ticker.C:
-			_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+		case <-retry:
+			retry = nil
+			if !c.flush(ctx, h, &retry) {
+				return
+			}
+		case <-tick:
+			ticker.Tick(ctx)
+		case <-ping.C:
+			_ = c.ws.SetWriteDeadline(time.Now().Add(c.opts.WriteWait))
 			if err := c.ws.WriteMessage(websocket.PingMessage, nil); err != nil {
 				return
 			}
@@ -248,11 +437,11 @@ func (c *conn) writePump(ctx context.Context) {
 	}
 }
 
-func (c *conn) drainSend() bool {
+func (c *Conn) drainSend() bool {
 	for {
 		select {
-		case b := <-c.send:
-			if !c.write(b) {
+		case f := <-c.send:
+			if !c.writeOut(f) {
 				return false
 			}
 		default:
@@ -261,27 +450,51 @@ func (c *conn) drainSend() bool {
 	}
 }
 
-func (c *conn) write(b []byte) bool {
-	_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
-	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+func (c *Conn) writeOut(f outFrame) bool {
+	if f.close != nil {
+		c.Close(*f.close)
+		return false
+	}
+	if err := c.writeRaw(f.data); err != nil {
 		c.logger.Debug("write failed", "err", err)
 		return false
 	}
 	return true
 }
 
-func (c *conn) writeJSON(v any) bool {
-	b, err := marshalFrame(v)
-	if err != nil {
-		c.logger.Error("encode frame", "err", err)
+// flush takes what is dirty and hands it to the handler. A failed refresh gives everything back
+// and schedules a retry; it reports false only when the socket is gone.
+func (c *Conn) flush(ctx context.Context, h Handler, retry *<-chan time.Time) bool {
+	if c.held.Load() {
+		return true // the marks stay until Release
+	}
+	d := c.take()
+	if d.empty() {
 		return true
 	}
-	return c.write(b)
+	fctx, cancel := context.WithTimeout(ctx, refreshTimeout)
+	err := h.Flush(fctx, d)
+	cancel()
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, ErrSocket):
+		c.logger.Debug("write failed", "err", err)
+		return false
+	}
+	if ctx.Err() == nil {
+		c.logger.Warn("refresh failed; retrying", "err", err, "retry_in", retryAfter)
+	}
+	c.giveBack(d)
+	if *retry == nil {
+		*retry = time.After(retryAfter)
+	}
+	return true
 }
 
-// marshalFrame encodes a websocket frame. HTML characters are left as they are: a frame is never
+// MarshalFrame encodes a websocket frame. HTML characters are left as they are: a frame is never
 // embedded in a page, and a console fragment full of markup would grow by a fifth as \u003c.
-func marshalFrame(v any) ([]byte, error) {
+func MarshalFrame(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

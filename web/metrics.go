@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"net"
 	"net/http"
 	"strconv"
@@ -35,10 +36,19 @@ type Gauges interface {
 	AgentStates(ctx context.Context) (map[string]int, error)
 }
 
+// MetricsDeps is what Metrics is built from.
+type MetricsDeps struct {
+	Hub    *Hub   // open websockets
+	Gauges Gauges // queue and agent counts, read at scrape time
+	// Token, when set, is required as a bearer token by /metrics; without it only loopback may
+	// scrape.
+	Token string
+}
+
 // NewMetrics creates the registry with process, Go, HTTP, websocket, command and queue metrics.
-// token, when set, is required as a bearer token by /metrics; without it only loopback may scrape.
-func NewMetrics(hub *Hub, gauges Gauges, token string) *Metrics {
-	m := &Metrics{registry: prometheus.NewRegistry(), metricsToken: token}
+func NewMetrics(d MetricsDeps) *Metrics {
+	hub, gauges := d.Hub, d.Gauges
+	m := &Metrics{registry: prometheus.NewRegistry(), metricsToken: d.Token}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "agentd_http_requests_total", Help: "HTTP requests by route and status.",
 	}, []string{"method", "route", "status"})
@@ -95,25 +105,25 @@ func (d *dbCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func (m *Metrics) command(surface, cmd, code string, d time.Duration) {
+// Command counts a websocket command of a surface by its result code, and its latency. cmd must
+// come from a bounded set (the surface's known commands, else "unknown").
+func (m *Metrics) Command(surface, cmd, code string, d time.Duration) {
 	if m == nil {
 		return
-	}
-	if _, known := commands[cmd]; !known && surface == "customer" {
-		cmd = "unknown" // keep label values bounded
 	}
 	m.commands.WithLabelValues(surface, cmd, code).Inc()
 	m.cmdDuration.WithLabelValues(surface, cmd).Observe(d.Seconds())
 }
 
-// Broadcast counts a notification fanned out by the hub.
+// Broadcast counts a notification of the node's fan-out.
 func (m *Metrics) Broadcast(n chat.Notification) {
 	if m != nil {
 		m.broadcasts.WithLabelValues(string(n.Kind)).Inc()
 	}
 }
 
-func (m *Metrics) dropped() {
+// Dropped counts a socket closed because its client did not read.
+func (m *Metrics) Dropped() {
 	if m != nil {
 		m.slowDropped.Inc()
 	}
@@ -129,7 +139,7 @@ func (m *Metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 			route = "unmatched"
 		}
 		status := c.Response().Status
-		if he, ok := err.(*echo.HTTPError); ok {
+		if he, ok := errors.AsType[*echo.HTTPError](err); ok {
 			status = he.Code
 		}
 		m.requests.WithLabelValues(c.Request().Method, route, strconv.Itoa(status)).Inc()

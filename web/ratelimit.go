@@ -7,9 +7,9 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// ipLimiter keeps one token bucket per client address. Idle buckets are swept as it goes, so a
-// flood of addresses cannot grow it without bound for long.
-type ipLimiter struct {
+// IPLimiter keeps one token bucket per key (a client address, a username). Idle buckets are swept
+// as it goes, so a flood of addresses cannot grow it without bound for long.
+type IPLimiter struct {
 	mu        sync.Mutex
 	limit     rate.Limit
 	burst     int
@@ -22,11 +22,14 @@ type ipBucket struct {
 	seen time.Time
 }
 
-func newIPLimiter(perMinute, burst int) *ipLimiter {
-	return &ipLimiter{limit: rate.Limit(float64(perMinute) / 60), burst: burst, buckets: make(map[string]*ipBucket)}
+// NewIPLimiter returns a limiter of perMinute events per key, in bursts of burst; a limit of 0
+// allows everything.
+func NewIPLimiter(perMinute, burst int) *IPLimiter {
+	return &IPLimiter{limit: rate.Limit(float64(perMinute) / 60), burst: burst, buckets: make(map[string]*ipBucket)}
 }
 
-func (l *ipLimiter) allow(ip string) bool {
+// Allow reports whether key may have one more event now.
+func (l *IPLimiter) Allow(ip string) bool {
 	if l == nil || l.limit <= 0 {
 		return true
 	}

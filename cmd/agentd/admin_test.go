@@ -22,7 +22,7 @@ import (
 
 func newAdminUser(t *testing.T, m *Main, username, password string, role agent.Role) agent.User {
 	t.Helper()
-	u, err := m.Agents.CreateUser(context.Background(), agent.NewUser{Username: username, Password: password, Role: role})
+	u, err := m.Accounts.CreateUser(context.Background(), agent.NewUser{Username: username, Password: password, Role: role})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +267,7 @@ func TestAdminBrowser(t *testing.T) {
 		setValues(t, tab, map[string]string{"username": "dana", "password": "dana-secret-pw", "display_name": "Dana", "role": "agent", "capacity": "2"})
 		setChecked(t, tab, "service-billing", true)
 		adminSubmit(t, tab, "save-user", `document.getElementById('flash')?.textContent === 'Created.'`)
-		us, err := m.Agents.Users(ctx)
+		us, err := m.Accounts.Users(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -278,7 +278,7 @@ func TestAdminBrowser(t *testing.T) {
 		if u := us[i]; u.Role != agent.RoleAgent || u.DisplayName != "Dana" || u.Capacity != 2 || !slices.Equal(u.Services, []string{"billing"}) || u.Disabled {
 			t.Fatalf("dana: %+v", u)
 		}
-		if _, err := m.Agents.Login(ctx, "dana", "dana-secret-pw"); err != nil {
+		if _, err := m.Accounts.Login(ctx, "dana", "dana-secret-pw"); err != nil {
 			t.Fatalf("dana cannot sign in: %v", err)
 		}
 		adminGo(t, tab, base+"/admin/users", `document.getElementById('users-table')`)
@@ -354,7 +354,7 @@ func newAdminClient(t *testing.T, m *Main, u *agent.User) *adminClient {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	if u != nil {
 		var err error
-		if c.token, c.csrf, err = m.Agents.StartWebSession(context.Background(), *u); err != nil {
+		if c.token, c.csrf, err = m.Accounts.StartWebSession(context.Background(), *u); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -526,7 +526,7 @@ func TestAdminAccess(t *testing.T) {
 				t.Fatalf("%v: %d", form, resp.StatusCode)
 			}
 		}
-		u, err := m.Agents.User(ctx, root.ID)
+		u, err := m.Accounts.User(ctx, root.ID)
 		if err != nil || u.Role != agent.RoleAdmin || u.Disabled || u.DisplayName != root.DisplayName {
 			t.Fatalf("root after refused changes: %+v %v", u, err)
 		}
@@ -540,7 +540,7 @@ func TestAdminAccess(t *testing.T) {
 		if resp, body := admin.post(path, form); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("update: %d %s", resp.StatusCode, body)
 		}
-		u, err := m.Agents.User(ctx, ag.ID)
+		u, err := m.Accounts.User(ctx, ag.ID)
 		if err != nil || u.DisplayName != "Alex Agent" || u.Role != agent.RoleSupervisor || u.Capacity != 0 || !u.Disabled ||
 			!slices.Equal(u.Services, []string{"default", "sales"}) {
 			t.Fatalf("alex: %+v %v", u, err)
@@ -549,7 +549,7 @@ func TestAdminAccess(t *testing.T) {
 		if resp, _ := alex.do(http.MethodGet, "/console", nil); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("disabled user's session still works: %d", resp.StatusCode)
 		}
-		if _, err := m.Agents.Login(ctx, "alex", "a-brand-new-password"); err == nil {
+		if _, err := m.Accounts.Login(ctx, "alex", "a-brand-new-password"); err == nil {
 			t.Fatal("a disabled user signed in")
 		}
 		rows := auditRows(t, m, "user.update")

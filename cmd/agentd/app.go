@@ -16,17 +16,31 @@ import (
 	"agentd/chat"
 	"agentd/postgres"
 	"agentd/web"
+	"agentd/web/admin"
+	"agentd/web/console"
+	"agentd/web/customer"
+	"agentd/web/survey"
 )
 
-// Main is one agentd node: configuration, pool, hub, LISTEN connection and HTTP server. Tests
-// start it on 127.0.0.1:0 exactly as `agentd serve` does.
+// Main is one agentd node: configuration, pool, domain services, LISTEN connection, sockets and
+// HTTP server, all wired here and nowhere else. Tests start it on 127.0.0.1:0 exactly as
+// `agentd serve` does.
 type Main struct {
 	Config Config
 	Logger *slog.Logger
+	// Now is the clock of every domain service (time.Now when nil): offers' deadlines, presence,
+	// queue order, sessions. Tests set one they can move instead of sleeping.
+	Now func() time.Time
 
 	DB       *postgres.DB
 	Chat     *chat.Service
 	Agents   *agent.Service
+	Accounts *agent.Accounts
+	Router   *agent.Router
+	Surveys  *agent.Surveys
+	History  *agent.History
+	Admin    *agent.Admin
+	Sockets  *web.Sockets
 	Server   *web.Server
 	Listener *postgres.Listener
 
@@ -58,10 +72,38 @@ func (m *Main) ParseFlags(name string, args []string) error {
 	return nil
 }
 
+// fanout delivers every notification of this node, committed here (after the commit) or by
+// another node (through the LISTEN connection), to everything on the node that reacts to one.
+// This is the one place that list is wired. Every member only records and wakes; none blocks.
+type fanout struct {
+	metrics *web.Metrics           // counts them
+	router  *agent.Wakeup          // queue and agent changes: route now
+	queues  *customer.QueueChanges // queue changes: recompute waiting customers' positions
+	hub     *web.Hub               // the node's sockets
+}
+
+func (f fanout) Broadcast(n chat.Notification) {
+	f.metrics.Broadcast(n)
+	f.router.Broadcast(n)
+	f.queues.Broadcast(n)
+	f.hub.Broadcast(n)
+}
+
+// Resync runs after the LISTEN connection came back: notifications sent meanwhile are lost, so
+// every member re-reads what it shows from Postgres.
+func (f fanout) Resync() {
+	f.router.Resync()
+	f.queues.Resync()
+	f.hub.Resync()
+}
+
 // Run connects, migrates and starts serving; it returns once the node is listening.
 func (m *Main) Run(ctx context.Context) error {
 	if m.Config.NodeID == "" {
 		m.Config.NodeID = fmt.Sprintf("node-%d", time.Now().UnixNano())
+	}
+	if m.Now == nil {
+		m.Now = time.Now
 	}
 	applied, err := postgres.Migrate(ctx, m.Config.DatabaseURL)
 	if err != nil {
@@ -79,26 +121,46 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.Config.Agent.PublicURL == "" {
 		m.Config.Agent.PublicURL = m.URL()
 	}
+	cfg, logger := m.Config, m.Logger
+
+	// Realtime: the hub and the mailboxes come first, since the stores announce to them.
 	hub := web.NewHub()
-	chatStore := postgres.NewChatStore(m.DB, m.Config.NodeID)
-	m.Chat = chat.NewService(chatStore, hub, m.Config.Chat, m.Logger)
-	agentStore := postgres.NewAgentStore(m.DB, chatStore)
-	agentStore.SetLocal(hub)
-	m.Agents = agent.NewService(agentStore, m.Chat, m.Config.Agent, m.Logger)
-	metrics := web.NewMetrics(hub, agentStore, m.Config.MetricsToken)
-	hub.Observe(func(n chat.Notification) {
-		metrics.Broadcast(n)
-		if n.Kind == chat.NotifyQueue || n.Kind == chat.NotifyAgent {
-			m.Agents.Wake()
-		}
-	})
-	m.Listener = postgres.NewListener(m.Config.DatabaseURL, m.Config.NodeID, hub, hub.Resync, m.Logger)
-	m.Server = web.NewServer(m.Config.Web, m.Agents, agent.NewAdmin(agentStore, m.Agents), hub, metrics, m.ready, m.Logger)
+	metrics := web.NewMetrics(web.MetricsDeps{Hub: hub, Gauges: m.DB, Token: cfg.MetricsToken})
+	wake := agent.NewWakeup()
+	queues := customer.NewQueueChanges()
+	fan := fanout{metrics: metrics, router: wake, queues: queues, hub: hub}
+
+	// Storage and the domain.
+	chats := postgres.NewChatStore(postgres.NewCommitter(m.DB, cfg.NodeID, fan))
+	store := postgres.NewAgentStore(chats)
+	m.Chat = chat.NewService(chat.Deps{Store: chats, Config: cfg.Chat, Logger: logger, Now: m.Now})
+	m.Agents = agent.NewService(agent.Deps{Store: store, Chat: m.Chat, Config: cfg.Agent, Logger: logger, Now: m.Now})
+	m.Accounts = agent.NewAccounts(agent.AccountsDeps{Store: store, Config: cfg.Accounts, Logger: logger, Now: m.Now})
+	m.Router = agent.NewRouter(agent.RouterDeps{Store: store, Accept: m.Agents, Wakeup: wake, Config: cfg.Router, Logger: logger, Now: m.Now})
+	m.Surveys = agent.NewSurveys(agent.SurveysDeps{Store: store, Limits: m.Chat.Config().UserDataLimits})
+	m.History = agent.NewHistory(store)
+	m.Admin = agent.NewAdmin(store)
+	m.Listener = postgres.NewListener(postgres.ListenerDeps{DatabaseURL: cfg.DatabaseURL, NodeID: cfg.NodeID, Local: fan, Logger: logger})
+
+	// HTTP: the core and its surfaces.
+	m.Sockets = web.NewSockets(web.SocketsDeps{Hub: hub, Metrics: metrics, Logger: logger})
+	positions := customer.NewQueuePositions(customer.QueueDeps{Changes: queues, Source: m.Chat, Logger: logger})
+	auth := web.NewAuth(web.AuthDeps{Sessions: m.Accounts, Cookies: web.Cookies{PublicURL: cfg.Agent.PublicURL}, Logger: logger,
+		SessionMaxAge: m.Accounts.Config().SessionMaxAge})
+	m.Server = web.NewServer(web.ServerDeps{Logger: logger, Metrics: metrics, Auth: auth, Ready: m.ready, FrameSrc: cfg.Agent.CoBrowseURL,
+		Surfaces: []web.Surface{
+			customer.New(customer.Deps{Config: cfg.Customer, Chat: m.Chat, Sockets: m.Sockets, Positions: positions, Metrics: metrics, Logger: logger}),
+			console.New(console.Deps{Desk: m.Agents, Accounts: m.Accounts, History: m.History, Chat: m.Chat, Auth: auth,
+				Sockets: m.Sockets, Metrics: metrics, Logger: logger}),
+			admin.New(admin.Deps{Admin: m.Admin, Auth: auth}),
+			survey.New(survey.Deps{Surveys: m.Surveys, Cookies: auth.Cookies()}),
+		}})
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancel = cancel
 	m.wg.Go(func() { m.Listener.Run(runCtx) })
-	m.wg.Go(func() { m.Agents.Run(runCtx) })
+	m.wg.Go(func() { m.Router.Run(runCtx) })
+	m.wg.Go(func() { positions.Run(runCtx) })
 
 	m.http = &http.Server{
 		Handler:           m.Server.Handler(),
@@ -144,14 +206,15 @@ func (m *Main) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// Websocket handlers are hijacked, so http.Server.Shutdown stops accepting and finishes plain
-	// requests without waiting for them; the web server then closes the sockets with 1001.
+	// requests without waiting for them; Sockets then closes the sockets with 1001 and waits for
+	// both pumps of each, so no pump still reads from the pool once it is closed below.
 	if m.http != nil {
 		if err := m.http.Shutdown(ctx); err != nil {
 			m.Logger.Warn("http shutdown", "err", err)
 		}
 	}
-	if m.Server != nil {
-		m.Server.Shutdown(ctx)
+	if m.Sockets != nil {
+		m.Sockets.Shutdown(ctx)
 	}
 	if m.cancel != nil {
 		m.cancel()

@@ -90,7 +90,7 @@ func TestBadInput(t *testing.T) {
 
 	t.Run("ErrFrameTooLarge", func(t *testing.T) {
 		c, data := startSession(t, m, nil)
-		big := strings.Repeat("a", m.Config.Web.MaxFrameBytes)
+		big := strings.Repeat("a", m.Config.Customer.MaxFrameBytes)
 		mustErr(t, c.doID("big-1", "send_message", map[string]any{"text": big}), "frame_too_large")
 		alive(t, c)
 		evs, _ := m.Chat.Transcript(ctx, data.str("session_id"), 0, 0)

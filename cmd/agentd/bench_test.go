@@ -18,7 +18,7 @@ import (
 // BenchmarkCustomerSend measures one customer message from the websocket frame to the
 // acknowledgement, which is sent only after the transaction committed.
 func BenchmarkCustomerSend(b *testing.B) {
-	m := startNode(b, newDB(b), func(c *Config) { c.Web.CommandsPerSecond, c.Web.CommandBurst = 1e6, 1e6 })
+	m := startNode(b, newDB(b), func(c *Config) { c.Customer.CommandsPerSecond, c.Customer.CommandBurst = 1e6, 1e6 })
 	c, _ := startSession(b, m, nil)
 	b.ResetTimer()
 	for i := range b.N {
@@ -159,7 +159,7 @@ func BenchmarkRoutePassBacklog(b *testing.B) {
 	}
 	b.ResetTimer()
 	for range b.N {
-		m.Agents.RouteOnce(ctx)
+		m.Router.RouteOnce(ctx)
 	}
 	b.StopTimer()
 	if n := countWhere(b, m, `SELECT count(*) FROM interactions WHERE state = 'queued'`); n != 2000-150 {

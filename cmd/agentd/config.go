@@ -17,7 +17,7 @@ import (
 	"agentd/agent"
 	"agentd/chat"
 	"agentd/userdata"
-	"agentd/web"
+	"agentd/web/customer"
 )
 
 // Config is agentd's configuration, from flags and environment (flags win). docs/configuration.md
@@ -28,9 +28,11 @@ type Config struct {
 	NodeID         string
 	LogFormat      string // text or json
 	LogLevel       slog.Level
-	Web            web.Config
+	Customer       customer.Config
 	Chat           chat.Config
 	Agent          agent.Config
+	Router         agent.RouterConfig
+	Accounts       agent.AccountsConfig
 	MetricsToken   string
 	allowedOrigins string
 }
@@ -67,11 +69,11 @@ func (c *Config) load() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("AGENTD_ADDR %q is not host:port", c.Addr)
 	}
-	origins, err := web.ParseOrigins(c.allowedOrigins)
+	origins, err := customer.ParseOrigins(c.allowedOrigins)
 	if err != nil {
 		return fmt.Errorf("AGENTD_ALLOWED_ORIGINS: %w", err)
 	}
-	c.Web.AllowedOrigins = origins
+	c.Customer.AllowedOrigins = origins
 	switch c.LogFormat {
 	case "text", "json":
 	default:
@@ -96,10 +98,10 @@ func (c *Config) load() error {
 		dst  *int
 		def  int
 	}{
-		{"AGENTD_MAX_FRAME_BYTES", &c.Web.MaxFrameBytes, web.DefaultConfig.MaxFrameBytes},
+		{"AGENTD_MAX_FRAME_BYTES", &c.Customer.MaxFrameBytes, customer.DefaultConfig.MaxFrameBytes},
 		{"AGENTD_MAX_MESSAGE_CHARS", &c.Chat.MaxMessageChars, chat.DefaultConfig.MaxMessageChars},
-		{"AGENTD_STARTS_PER_MINUTE", &c.Web.StartsPerMinute, web.DefaultConfig.StartsPerMinute},
-		{"AGENTD_CONNECTS_PER_MINUTE", &c.Web.ConnectsPerMinute, web.DefaultConfig.ConnectsPerMinute},
+		{"AGENTD_STARTS_PER_MINUTE", &c.Customer.StartsPerMinute, customer.DefaultConfig.StartsPerMinute},
+		{"AGENTD_CONNECTS_PER_MINUTE", &c.Customer.ConnectsPerMinute, customer.DefaultConfig.ConnectsPerMinute},
 		{"AGENTD_USERDATA_MAX_KEYS", &lim.MaxKeys, userdata.DefaultLimits.MaxKeys},
 		{"AGENTD_USERDATA_MAX_KEY_LENGTH", &lim.MaxKeyLen, userdata.DefaultLimits.MaxKeyLen},
 		{"AGENTD_USERDATA_MAX_VALUE_BYTES", &lim.MaxValueBytes, userdata.DefaultLimits.MaxValueBytes},
@@ -116,20 +118,20 @@ func (c *Config) load() error {
 		}
 		*s.dst = v
 	}
-	if c.Web.StartBurst == 0 {
-		c.Web.StartBurst = c.Web.StartsPerMinute
+	if c.Customer.StartBurst == 0 {
+		c.Customer.StartBurst = c.Customer.StartsPerMinute
 	}
-	if c.Web.ConnectBurst == 0 {
-		c.Web.ConnectBurst = max(c.Web.ConnectsPerMinute/2, 1)
+	if c.Customer.ConnectBurst == 0 {
+		c.Customer.ConnectBurst = max(c.Customer.ConnectsPerMinute/2, 1)
 	}
-	cps, err := strconv.ParseFloat(env("AGENTD_COMMANDS_PER_SECOND", strconv.FormatFloat(web.DefaultConfig.CommandsPerSecond, 'f', -1, 64)), 64)
+	cps, err := strconv.ParseFloat(env("AGENTD_COMMANDS_PER_SECOND", strconv.FormatFloat(customer.DefaultConfig.CommandsPerSecond, 'f', -1, 64)), 64)
 	if err != nil || cps <= 0 {
 		return errors.New("AGENTD_COMMANDS_PER_SECOND must be a positive number")
 	}
-	if c.Web.CommandsPerSecond == 0 {
-		c.Web.CommandsPerSecond, c.Web.CommandBurst = cps, int(2*cps)
+	if c.Customer.CommandsPerSecond == 0 {
+		c.Customer.CommandsPerSecond, c.Customer.CommandBurst = cps, int(2*cps)
 	}
-	if c.Web.MaxFrameBytes > 1<<20-1 {
+	if c.Customer.MaxFrameBytes > 1<<20-1 {
 		return errors.New("AGENTD_MAX_FRAME_BYTES must be below 1048576")
 	}
 	c.Chat.UserDataLimits = lim
@@ -138,6 +140,14 @@ func (c *Config) load() error {
 		return errors.New("AGENTD_ENDED_SESSION_READABLE must be a positive duration such as 1h or 30m")
 	}
 	c.Chat.EndedReadable = d
+	def := agent.DefaultSessionMaxAge
+	if c.Accounts.SessionMaxAge > 0 {
+		def = c.Accounts.SessionMaxAge
+	}
+	if d, err = time.ParseDuration(env("AGENTD_SESSION_MAX_AGE", def.String())); err != nil || d <= 0 {
+		return errors.New("AGENTD_SESSION_MAX_AGE must be a positive duration such as 168h")
+	}
+	c.Accounts.SessionMaxAge = d
 	for name, v := range map[string]string{"AGENTD_PUBLIC_URL": c.Agent.PublicURL, "AGENTD_COBROWSE_URL": c.Agent.CoBrowseURL} {
 		if v == "" {
 			continue

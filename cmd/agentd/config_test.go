@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"agentd/userdata"
-	"agentd/web"
+	"agentd/web/customer"
 )
 
 // TestConfigErrors checks that configuration mistakes end with one clear line naming the setting.
@@ -132,16 +132,16 @@ func TestMetrics(t *testing.T) {
 // environment sets them; what is left unset gets the defaults.
 func TestConfigSetInCode(t *testing.T) {
 	c := Config{Addr: "127.0.0.1:0", DatabaseURL: "postgres://x@127.0.0.1/x", LogFormat: "text"}
-	c.Web.StartsPerMinute = 1000
+	c.Customer.StartsPerMinute = 1000
 	c.Chat.UserDataLimits.MaxKeys = 5
 	if err := c.load(); err != nil {
 		t.Fatal(err)
 	}
-	if c.Web.StartsPerMinute != 1000 || c.Web.StartBurst != 1000 || c.Chat.UserDataLimits.MaxKeys != 5 {
-		t.Fatalf("code-set values lost: starts %d burst %d max keys %d", c.Web.StartsPerMinute, c.Web.StartBurst, c.Chat.UserDataLimits.MaxKeys)
+	if c.Customer.StartsPerMinute != 1000 || c.Customer.StartBurst != 1000 || c.Chat.UserDataLimits.MaxKeys != 5 {
+		t.Fatalf("code-set values lost: starts %d burst %d max keys %d", c.Customer.StartsPerMinute, c.Customer.StartBurst, c.Chat.UserDataLimits.MaxKeys)
 	}
-	if c.Web.ConnectsPerMinute != web.DefaultConfig.ConnectsPerMinute || c.Chat.UserDataLimits.MaxValueBytes != userdata.DefaultLimits.MaxValueBytes {
-		t.Fatalf("unset values not defaulted: %+v %+v", c.Web, c.Chat.UserDataLimits)
+	if c.Customer.ConnectsPerMinute != customer.DefaultConfig.ConnectsPerMinute || c.Chat.UserDataLimits.MaxValueBytes != userdata.DefaultLimits.MaxValueBytes {
+		t.Fatalf("unset values not defaulted: %+v %+v", c.Customer, c.Chat.UserDataLimits)
 	}
 	t.Setenv("AGENTD_USERDATA_MAX_KEYS", "7")
 	c2 := Config{Addr: "127.0.0.1:0", DatabaseURL: "postgres://x@127.0.0.1/x", LogFormat: "text"}

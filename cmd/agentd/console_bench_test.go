@@ -49,8 +49,8 @@ func BenchmarkConsoleFanout(b *testing.B) {
 func benchConsoleFanout(b *testing.B, agents int) {
 	ctx := context.Background()
 	m := startNode(b, newDB(b), func(c *Config) {
-		c.Web.CommandsPerSecond, c.Web.CommandBurst = 1e6, 1e6
-		c.Agent.RouteInterval = 50 * time.Millisecond
+		c.Customer.CommandsPerSecond, c.Customer.CommandBurst = 1e6, 1e6
+		c.Router.RouteInterval = 50 * time.Millisecond
 	})
 	base := m.URL()
 

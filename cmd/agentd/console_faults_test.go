@@ -176,8 +176,8 @@ func cookieHeader(c *http.Client, u *url.URL) string {
 func TestAgentAbsent(t *testing.T) {
 	t.Parallel()
 	m := startNode(t, newDB(t), func(c *Config) {
-		c.Agent.AbsentGrace = 1500 * time.Millisecond
-		c.Agent.RouteInterval = 50 * time.Millisecond
+		c.Router.AbsentGrace = 1500 * time.Millisecond
+		c.Router.RouteInterval = 50 * time.Millisecond
 	})
 	ctx := context.Background()
 	u := newAgent(t, m, "gus", 2)
@@ -188,7 +188,7 @@ func TestAgentAbsent(t *testing.T) {
 	waitOffer(t, m, u, id2)
 	// No console heartbeats from now on.
 	waitFor(t, "agent set offline", func() bool {
-		got, _ := m.Agents.User(ctx, u.ID)
+		got, _ := m.Accounts.User(ctx, u.ID)
 		return got.State == agent.StateOffline
 	})
 	in2, _ := m.Chat.Interaction(ctx, id2)
@@ -203,7 +203,7 @@ func TestAgentAbsent(t *testing.T) {
 
 func TestWrapUpAndSurveyErrors(t *testing.T) {
 	t.Parallel()
-	m := startNode(t, newDB(t), func(c *Config) { c.Agent.RouteInterval = 50 * time.Millisecond })
+	m := startNode(t, newDB(t), func(c *Config) { c.Router.RouteInterval = 50 * time.Millisecond })
 	ctx := context.Background()
 	setStrategy(t, m, "default", agent.Strategy{Dispositions: []string{"Resolved"}, Survey: &agent.Survey{}})
 	u := newAgent(t, m, "hal", 2)
@@ -285,7 +285,7 @@ func TestWrapUpAndSurveyErrors(t *testing.T) {
 // unread mark and the pending-response indicator.
 func TestBrowserConsoleTwoTabs(t *testing.T) {
 	t.Parallel()
-	m := startNode(t, newDB(t), func(c *Config) { c.Agent.RouteInterval = 50 * time.Millisecond })
+	m := startNode(t, newDB(t), func(c *Config) { c.Router.RouteInterval = 50 * time.Millisecond })
 	ctx := context.Background()
 	setStrategy(t, m, "default", agent.Strategy{PendingWarnSeconds: 1, PendingLateSeconds: 2})
 	u := newAgent(t, m, "jo", 3)

@@ -34,7 +34,7 @@ func press(t *testing.T, tab context.Context, keys string) {
 // step reaches its control with Tab and activates it with Enter or typing.
 func TestBrowserConsoleKeyboard(t *testing.T) {
 	t.Parallel()
-	m := startNode(t, newDB(t), func(c *Config) { c.Agent.RouteInterval = 100 * time.Millisecond })
+	m := startNode(t, newDB(t), func(c *Config) { c.Router.RouteInterval = 100 * time.Millisecond })
 	setStrategy(t, m, "default", agent.Strategy{Dispositions: []string{"Resolved", "Escalated"}, DispositionRequired: true})
 	newAgent(t, m, "kim", 3)
 	tab := newTab(t, newBrowser(t))

@@ -15,7 +15,7 @@ import (
 func TestBrowserConsoleTwoNodes(t *testing.T) {
 	t.Parallel()
 	db := newDB(t)
-	fast := func(c *Config) { c.Agent.RouteInterval = 100 * time.Millisecond }
+	fast := func(c *Config) { c.Router.RouteInterval = 100 * time.Millisecond }
 	a := startNode(t, db, fast, func(c *Config) { c.NodeID = "console-a" })
 	b := startNode(t, db, fast, func(c *Config) { c.NodeID = "console-b" })
 	setStrategy(t, a, "default", agent.Strategy{WelcomeNotice: "Welcome!"})

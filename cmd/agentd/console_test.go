@@ -65,7 +65,7 @@ func TestBrowserConsole(t *testing.T) {
 		c.Addr = addr
 		c.allowedOrigins = site.URL
 		c.Agent.CoBrowseURL = "https://cobrowse.example/join?s={CoBrowseSessionId}&i={interactionId}"
-		c.Agent.RouteInterval = 100 * time.Millisecond
+		c.Router.RouteInterval = 100 * time.Millisecond
 	})
 	ctx := context.Background()
 	setStrategy(t, m, "default", agent.Strategy{
@@ -148,7 +148,7 @@ func TestBrowserConsole(t *testing.T) {
 	if _, err := m.Agents.Accept(ctx, bob, id); err != nil {
 		t.Fatal(err)
 	}
-	aliceNow, _ := m.Agents.User(ctx, alice.ID)
+	aliceNow, _ := m.Accounts.User(ctx, alice.ID)
 	if err := m.Agents.Transfer(ctx, bob, id, agent.TransferTarget{UserID: aliceNow.ID}); err != nil {
 		t.Fatal(err)
 	}

@@ -81,7 +81,7 @@ func runDev(ctx context.Context, args []string) error {
 		{"supervisor", "Sam (demo supervisor)", "supervisor-demo-pass", agent.RoleSupervisor},
 		{"admin", "Ada (demo admin)", "admin-demo-pass", agent.RoleAdmin},
 	} {
-		_, err := m.Agents.CreateUser(ctx, agent.NewUser{Username: d.name, Password: d.password, Role: d.role, DisplayName: d.display,
+		_, err := m.Accounts.CreateUser(ctx, agent.NewUser{Username: d.name, Password: d.password, Role: d.role, DisplayName: d.display,
 			Services: []string{"default", "support", "sales"}})
 		if err != nil && agentd.ErrorCode(err) != "username_taken" {
 			return fmt.Errorf("seed user %s: %w", d.name, err)

@@ -20,7 +20,7 @@ func newAgent(t testing.TB, m *Main, name string, capacity int, services ...stri
 	if len(services) == 0 {
 		services = []string{"default"}
 	}
-	u, err := m.Agents.CreateUser(context.Background(), agent.NewUser{
+	u, err := m.Accounts.CreateUser(context.Background(), agent.NewUser{
 		Username: name, Password: "password-" + name, Role: agent.RoleAgent, DisplayName: "Agent " + name, Capacity: capacity, Services: services,
 	})
 	if err != nil {
@@ -89,7 +89,7 @@ func wantCode(t *testing.T, err error, code string) {
 
 func TestRouting(t *testing.T) {
 	t.Parallel()
-	m := startNode(t, newDB(t), func(c *Config) { c.Agent.RouteInterval = 50 * time.Millisecond })
+	m := startNode(t, newDB(t), func(c *Config) { c.Router.RouteInterval = 50 * time.Millisecond })
 	ctx := context.Background()
 
 	t.Run("OK_OfferAcceptCapacityDeclineWrapUp", func(t *testing.T) {
@@ -154,7 +154,7 @@ func TestRouting(t *testing.T) {
 		waitOffer(t, m, u, id)
 		waitFor(t, "offer timeout", func() bool {
 			in, _ := m.Chat.Interaction(ctx, id)
-			usr, _ := m.Agents.User(ctx, u.ID)
+			usr, _ := m.Accounts.User(ctx, u.ID)
 			return in.State == chat.StateQueued && usr.State == agent.StateNotReady && usr.NotReadyReason == agent.ReasonMissedOffer
 		})
 		if _, err := m.Agents.Accept(ctx, u, id); agentd.ErrorCode(err) != "not_your_chat" {
@@ -245,7 +245,7 @@ func TestRouting(t *testing.T) {
 func TestConcurrentCapacity(t *testing.T) {
 	t.Parallel()
 	db := newDB(t)
-	slow := func(c *Config) { c.Agent.RouteInterval = time.Hour } // only the goroutines below route
+	slow := func(c *Config) { c.Router.RouteInterval = time.Hour } // only the goroutines below route
 	a := startNode(t, db, slow, func(c *Config) { c.NodeID = "cap-a" })
 	b := startNode(t, db, slow, func(c *Config) { c.NodeID = "cap-b" })
 	ctx := context.Background()
@@ -292,7 +292,7 @@ func TestConcurrentCapacity(t *testing.T) {
 		node := []*Main{a, b}[i%2]
 		routers.Go(func() {
 			for range 20 {
-				node.Agents.RouteOnce(ctx)
+				node.Router.RouteOnce(ctx)
 			}
 		})
 	}
@@ -333,7 +333,7 @@ func TestConcurrentCapacity(t *testing.T) {
 // TestRoutingOrder: the oldest queued chat is offered first, to the agent idle the longest.
 func TestRoutingOrder(t *testing.T) {
 	t.Parallel()
-	m := startNode(t, newDB(t), func(c *Config) { c.Agent.RouteInterval = 20 * time.Millisecond })
+	m := startNode(t, newDB(t), func(c *Config) { c.Router.RouteInterval = 20 * time.Millisecond })
 	ctx := context.Background()
 	for _, s := range []string{"idle", "oldest"} {
 		if err := m.DB.EnsureService(ctx, s, s, chat.Strategy{}); err != nil {
@@ -366,7 +366,7 @@ func TestRoutingOrder(t *testing.T) {
 // own questions on agentd's page.
 func TestSurveyTemplateAndQuestions(t *testing.T) {
 	t.Parallel()
-	m := startNode(t, newDB(t), func(c *Config) { c.Agent.RouteInterval = 50 * time.Millisecond })
+	m := startNode(t, newDB(t), func(c *Config) { c.Router.RouteInterval = 50 * time.Millisecond })
 	ctx := context.Background()
 	for _, s := range []string{"external", "custom"} {
 		if err := m.DB.EnsureService(ctx, s, s, chat.Strategy{}); err != nil {
@@ -392,11 +392,11 @@ func TestSurveyTemplateAndQuestions(t *testing.T) {
 	acceptOffer(t, m, u, id2)
 	url := mustOK(t, c2.do("get_userdata", map[string]any{"key": "SurveyURL"})).str("user_data", "SurveyURL")
 	token := url[strings.LastIndex(url, "/")+1:]
-	form, err := m.Agents.Survey(ctx, token)
+	form, err := m.Surveys.Survey(ctx, token)
 	if err != nil || len(form.Questions) != 2 || form.Questions[0].ID != "NPS" {
 		t.Fatalf("survey form %+v %v", form, err)
 	}
-	if err := m.Agents.SubmitSurvey(ctx, token, map[string]string{"NPS": "5", "Why": "Fast"}); err != nil {
+	if err := m.Surveys.SubmitSurvey(ctx, token, map[string]string{"NPS": "5", "Why": "Fast"}); err != nil {
 		t.Fatal(err)
 	}
 	if udValue(m, id2, "Survey.NPS") != `"5"` || udValue(m, id2, "Survey.Why") != `"Fast"` {
@@ -410,7 +410,7 @@ func TestSurveyTemplateAndQuestions(t *testing.T) {
 func TestRoutingRaces(t *testing.T) {
 	t.Parallel()
 	db := newDB(t)
-	fast := func(c *Config) { c.Agent.RouteInterval = 10 * time.Millisecond }
+	fast := func(c *Config) { c.Router.RouteInterval = 10 * time.Millisecond }
 	a := startNode(t, db, fast)
 	b := startNode(t, db, fast)
 	ctx := context.Background()
@@ -487,7 +487,7 @@ func TestRoutingRaces(t *testing.T) {
 // idle longer.
 func TestRoutingNoHeadOfLine(t *testing.T) {
 	t.Parallel()
-	m := startNode(t, newDB(t), func(c *Config) { c.Agent.RouteInterval = 20 * time.Millisecond })
+	m := startNode(t, newDB(t), func(c *Config) { c.Router.RouteInterval = 20 * time.Millisecond })
 	ctx := context.Background()
 	for _, s := range []string{"unstaffed", "staffed", "busy"} {
 		if err := m.DB.EnsureService(ctx, s, s, chat.Strategy{}); err != nil {
@@ -545,7 +545,7 @@ func TestRoutingNoHeadOfLine(t *testing.T) {
 // (Disposition) or surveyed.
 func TestFullUserDataDoesNotBlockTheAgent(t *testing.T) {
 	t.Parallel()
-	m := startNode(t, newDB(t), func(c *Config) { c.Agent.RouteInterval = 50 * time.Millisecond })
+	m := startNode(t, newDB(t), func(c *Config) { c.Router.RouteInterval = 50 * time.Millisecond })
 	ctx := context.Background()
 	setStrategy(t, m, "default", agent.Strategy{
 		RoutedUserData: map[string]string{"Queue": "{service}"}, Dispositions: []string{"Resolved"}, DispositionRequired: true,
@@ -586,7 +586,7 @@ func TestFullUserDataDoesNotBlockTheAgent(t *testing.T) {
 	}
 	url := udValue(m, id, "SurveyURL")
 	token := strings.Trim(url[strings.LastIndex(url, "/")+1:], `"`)
-	if err := m.Agents.SubmitSurvey(ctx, token, map[string]string{"CSAT": "5", "Comment": "Quick"}); err != nil {
+	if err := m.Surveys.SubmitSurvey(ctx, token, map[string]string{"CSAT": "5", "Comment": "Quick"}); err != nil {
 		t.Fatalf("survey with full UserData: %v", err)
 	}
 	if udValue(m, id, "Disposition") != `"Resolved"` || udValue(m, id, "Survey.CSAT") == "" {
@@ -599,7 +599,7 @@ func TestFullUserDataDoesNotBlockTheAgent(t *testing.T) {
 // agent_unavailable.
 func TestTransferToAgentWaitsForRouter(t *testing.T) {
 	t.Parallel()
-	m := startNode(t, newDB(t), func(c *Config) { c.Agent.RouteInterval = 50 * time.Millisecond })
+	m := startNode(t, newDB(t), func(c *Config) { c.Router.RouteInterval = 50 * time.Millisecond })
 	ctx := context.Background()
 	from := newAgent(t, m, "gil", 1)
 	to := newAgent(t, m, "hal", 1)
@@ -636,7 +636,7 @@ func TestTransferToAgentWaitsForRouter(t *testing.T) {
 // answered, is not moved by more customer messages, and stops at the agent's answer.
 func TestPendingSince(t *testing.T) {
 	t.Parallel()
-	m := startNode(t, newDB(t), func(c *Config) { c.Agent.RouteInterval = 50 * time.Millisecond })
+	m := startNode(t, newDB(t), func(c *Config) { c.Router.RouteInterval = 50 * time.Millisecond })
 	ctx := context.Background()
 	u := newAgent(t, m, "pia", 1)
 	ready(t, m, u)

@@ -11,7 +11,6 @@ import (
 
 	"agentd"
 	"agentd/agent"
-	"agentd/chat"
 	"agentd/postgres"
 )
 
@@ -51,8 +50,9 @@ func runUser(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	chats := postgres.NewChatStore(db, "cli")
-	agents := agent.NewService(postgres.NewAgentStore(db, chats), chat.NewService(chats, nil, cfg.Chat, cfg.newLogger(io.Discard)), cfg.Agent, cfg.newLogger(io.Discard))
+	// No node runs here: what the CLI commits is announced to the nodes by NOTIFY only.
+	store := postgres.NewAgentStore(postgres.NewChatStore(postgres.NewCommitter(db, "cli", nil)))
+	agents := agent.NewAccounts(agent.AccountsDeps{Store: store, Config: cfg.Accounts, Logger: cfg.newLogger(io.Discard)})
 	switch sub {
 	case "add":
 		if nu.Role, err = agent.ParseRole(role); err != nil {

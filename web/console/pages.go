@@ -1,11 +1,9 @@
-package web
+package console
 
 import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"slices"
-
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -13,29 +11,22 @@ import (
 	"agentd/agent"
 	"agentd/chat"
 	"agentd/userdata"
+	"agentd/web"
 	"agentd/web/templates"
 )
 
-// consoleRoutes registers the agent console's routes.
-func (s *Server) consoleRoutes(e *echo.Echo) {
-	g := e.Group("", s.requireRole(agent.RoleAgent))
-	g.GET("/console", s.handleConsole)
-	g.GET("/console/history/:id", s.handleHistory)
-	g.GET("/ws/console", s.handleConsoleSocket)
-}
-
-func (s *Server) handleConsole(c echo.Context) error {
+func (s *Surface) handleConsole(c echo.Context) error {
 	ctx := c.Request().Context()
-	u := currentUser(c)
+	u := web.CurrentUser(c)
 	data, err := s.consoleData(ctx, u)
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, templates.Console(viewer(c), data))
+	return web.Render(c, http.StatusOK, templates.Console(web.Viewer(c), data))
 }
 
 // consoleData builds the whole console: the page load and every full refresh use it.
-func (s *Server) consoleData(ctx context.Context, u agent.User) (templates.ConsoleData, error) {
+func (s *Surface) consoleData(ctx context.Context, u agent.User) (templates.ConsoleData, error) {
 	var d templates.ConsoleData
 	d.Presence = presenceView(u)
 	qs, err := s.queueView(ctx, u)
@@ -43,7 +34,7 @@ func (s *Server) consoleData(ctx context.Context, u agent.User) (templates.Conso
 		return d, err
 	}
 	d.Queues = qs
-	as, err := s.agents.Assignments(ctx, u)
+	as, err := s.desk.Assignments(ctx, u)
 	if err != nil {
 		return d, err
 	}
@@ -58,7 +49,7 @@ func (s *Server) consoleData(ctx context.Context, u agent.User) (templates.Conso
 		}
 		d.Panels = append(d.Panels, p)
 	}
-	recent, err := s.agents.RecentChats(ctx, u)
+	recent, err := s.history.RecentChats(ctx, u)
 	if err != nil {
 		return d, err
 	}
@@ -80,8 +71,8 @@ func presenceView(u agent.User) templates.PresenceView {
 	return templates.PresenceView{State: string(u.State), Reason: u.NotReadyReason, Reasons: agent.NotReadyReasons}
 }
 
-func (s *Server) queueView(ctx context.Context, u agent.User) ([]templates.QueueCount, error) {
-	counts, err := s.agents.QueueCounts(ctx, u)
+func (s *Surface) queueView(ctx context.Context, u agent.User) ([]templates.QueueCount, error) {
+	counts, err := s.desk.QueueCounts(ctx, u)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +85,7 @@ func (s *Server) queueView(ctx context.Context, u agent.User) ([]templates.Queue
 
 // listViews builds the offers list and the chats list. The pending-response indicator starts at
 // the oldest customer message no agent answered yet (kept on the interaction by every message).
-func (s *Server) listViews(ctx context.Context, as []agent.Assignment) ([]templates.OfferView, []templates.ChatItem) {
+func (s *Surface) listViews(ctx context.Context, as []agent.Assignment) ([]templates.OfferView, []templates.ChatItem) {
 	var offers []templates.OfferView
 	var chats []templates.ChatItem
 	strategies := map[int64]agent.Strategy{} // one read per service, not per chat
@@ -110,7 +101,7 @@ func (s *Server) listViews(ctx context.Context, as []agent.Assignment) ([]templa
 		}
 		st, ok := strategies[in.ServiceID]
 		if !ok {
-			st, _ = s.agents.Strategy(ctx, in.ServiceID)
+			st, _ = s.desk.Strategy(ctx, in.ServiceID)
 			strategies[in.ServiceID] = st
 		}
 		item := templates.ChatItem{InteractionID: in.ID, Customer: nameOr(in.CustomerName), Service: in.ServiceName, Ended: in.State.Over(),
@@ -130,7 +121,7 @@ func secondsOr(v int, d time.Duration) int {
 	return int(d / time.Second)
 }
 
-func (s *Server) panelView(ctx context.Context, u agent.User, a agent.Assignment) (templates.ChatPanelView, error) {
+func (s *Surface) panelView(ctx context.Context, u agent.User, a agent.Assignment) (templates.ChatPanelView, error) {
 	in := a.Interaction
 	p := templates.ChatPanelView{InteractionID: in.ID, Customer: nameOr(in.CustomerName), Service: in.ServiceName, Subject: in.Subject}
 	var err error
@@ -146,9 +137,9 @@ func (s *Server) panelView(ctx context.Context, u agent.User, a agent.Assignment
 	return p, nil
 }
 
-func (s *Server) actionsView(ctx context.Context, u agent.User, in chat.Interaction) (templates.ActionsView, error) {
+func (s *Surface) actionsView(ctx context.Context, u agent.User, in chat.Interaction) (templates.ActionsView, error) {
 	v := templates.ActionsView{InteractionID: in.ID, Ended: in.State.Over()}
-	st, err := s.agents.Strategy(ctx, in.ServiceID)
+	st, err := s.desk.Strategy(ctx, in.ServiceID)
 	if err != nil {
 		return v, err
 	}
@@ -156,7 +147,7 @@ func (s *Server) actionsView(ctx context.Context, u agent.User, in chat.Interact
 	if v.Ended {
 		return v, nil
 	}
-	svcs, err := s.agents.Services(ctx)
+	svcs, err := s.desk.Services(ctx)
 	if err != nil {
 		return v, err
 	}
@@ -165,14 +156,12 @@ func (s *Server) actionsView(ctx context.Context, u agent.User, in chat.Interact
 			v.Services = append(v.Services, sv.Name)
 		}
 	}
-	users, err := s.agents.Users(ctx)
+	agents, err := s.desk.TransferAgents(ctx, u, in.ServiceName)
 	if err != nil {
 		return v, err
 	}
-	for _, o := range users {
-		if o.ID != u.ID && o.State == agent.StateReady && !o.Disabled && slices.Contains(o.Services, in.ServiceName) {
-			v.Agents = append(v.Agents, templates.AgentOption{ID: o.ID, Name: o.DisplayName})
-		}
+	for _, o := range agents {
+		v.Agents = append(v.Agents, templates.AgentOption{ID: o.ID, Name: o.DisplayName})
 	}
 	return v, nil
 }
@@ -194,7 +183,7 @@ func userDataView(interactionID string, entries []userdata.Entry) templates.User
 	return v
 }
 
-func (s *Server) coBrowseView(interactionID string, entries []userdata.Entry) templates.CoBrowseView {
+func (s *Surface) coBrowseView(interactionID string, entries []userdata.Entry) templates.CoBrowseView {
 	v := templates.CoBrowseView{InteractionID: interactionID}
 	for _, e := range entries {
 		if e.Key == userdata.KeyCoBrowseSessionID {
@@ -203,7 +192,7 @@ func (s *Server) coBrowseView(interactionID string, entries []userdata.Entry) te
 	}
 	if v.SessionID != "" {
 		v.Open = true
-		v.URL = s.agents.CoBrowseURL(v.SessionID, interactionID)
+		v.URL = s.desk.CoBrowseURL(v.SessionID, interactionID)
 	}
 	return v
 }
@@ -231,11 +220,11 @@ func reasonLabel(r chat.EndReason) string {
 	return string(r)
 }
 
-func (s *Server) handleHistory(c echo.Context) error {
+func (s *Surface) handleHistory(c echo.Context) error {
 	ctx := c.Request().Context()
-	u := currentUser(c)
+	u := web.CurrentUser(c)
 	id := c.Param("id")
-	if err := s.agents.CanRead(ctx, u, id); err != nil {
+	if err := s.history.CanRead(ctx, u, id); err != nil {
 		return err
 	}
 	in, err := s.chat.Interaction(ctx, id)
@@ -243,7 +232,7 @@ func (s *Server) handleHistory(c echo.Context) error {
 		return err
 	}
 	h := templates.HistoryView{InteractionID: id, Customer: nameOr(in.CustomerName), Service: in.ServiceName, State: string(in.State)}
-	if h.Disposition, h.Notes, err = s.agents.WrapInfo(ctx, id); err != nil {
+	if h.Disposition, h.Notes, err = s.history.WrapInfo(ctx, id); err != nil {
 		return err
 	}
 	for from := 0; ; {
@@ -275,17 +264,17 @@ func (s *Server) handleHistory(c echo.Context) error {
 		h.Changes = append(h.Changes, templates.ChangeRow{Time: ch.At.Format("Jan 2 15:04:05"), Key: ch.Key, Op: string(ch.Op),
 			Old: displayValue(ch.OldValue), New: displayValue(ch.NewValue), Owner: string(ch.Owner), Actor: ch.ActorName})
 	}
-	answers, ok, err := s.agents.SurveyAnswers(ctx, id)
+	answers, ok, err := s.history.SurveyAnswers(ctx, id)
 	if err != nil {
 		return err
 	}
 	if ok {
-		st, _ := s.agents.Strategy(ctx, in.ServiceID)
+		st, _ := s.history.Strategy(ctx, in.ServiceID)
 		for _, q := range st.Questions() {
 			if a, ok := answers[q.ID]; ok {
 				h.Survey = append(h.Survey, templates.SurveyAnswer{Question: q.Label, Answer: a})
 			}
 		}
 	}
-	return render(c, http.StatusOK, templates.History(viewer(c), h))
+	return web.Render(c, http.StatusOK, templates.History(web.Viewer(c), h))
 }

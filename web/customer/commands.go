@@ -1,4 +1,4 @@
-package web
+package customer
 
 import (
 	"bytes"
@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"agentd"
 	"agentd/chat"
 	"agentd/userdata"
+	"agentd/web"
 )
 
 // commandTimeout bounds one command, database work included.
@@ -35,25 +38,30 @@ func errInvalid(format string, args ...any) error {
 	return agentd.Errorf(agentd.EINVALID, "invalid_argument", format, args...)
 }
 
-// handleFrame parses one frame and runs its command. Whatever happens, the connection survives
-// and the client learns why through a result (when the frame had a usable id) or an error frame.
-func (c *conn) handleFrame(ctx context.Context, frame []byte) {
+// HandleFrame parses one frame and runs its command (the read pump calls it). Whatever happens,
+// the connection survives and the client learns why through a result (when the frame had a
+// usable id) or an error frame.
+func (c *conn) HandleFrame(ctx context.Context, typ int, frame []byte) {
+	if typ != websocket.TextMessage {
+		c.sendError("bad_frame", "Frames must be JSON text frames.")
+		return
+	}
 	var in inFrame
 	decodeErr := json.Unmarshal(frame, &in)
 	id := ""
-	if decodeErr == nil && in.ID != nil && validCommandID(*in.ID) {
+	if decodeErr == nil && in.ID != nil && web.ValidCommandID(*in.ID) {
 		id = *in.ID
 	}
 	fail := func(code, description string) {
 		if id != "" {
-			c.enqueue(resultFrame{Type: "result", ID: id, Error: &errorJSON{Code: code, Description: description}})
+			c.Send(web.Failed(id, code, description))
 			return
 		}
 		c.sendError(code, description)
 	}
 	switch {
-	case len(frame) > c.srv.cfg.MaxFrameBytes:
-		fail("frame_too_large", fmt.Sprintf("Frames must be at most %d bytes.", c.srv.cfg.MaxFrameBytes))
+	case len(frame) > c.s.cfg.MaxFrameBytes:
+		fail("frame_too_large", fmt.Sprintf("Frames must be at most %d bytes.", c.s.cfg.MaxFrameBytes))
 		return
 	case !validUTF8Frame(frame):
 		fail("invalid_utf8", "The frame is not valid UTF-8.")
@@ -81,22 +89,26 @@ func (c *conn) handleFrame(ctx context.Context, frame []byte) {
 	defer cancel()
 	start := time.Now()
 	data, err := run(ctx, c, id, in.Args)
+	answered := errors.Is(err, errAnswered)
 	code := "ok"
-	if err != nil && err != errAnswered {
+	if err != nil && !answered {
 		code = agentd.ErrorCode(err)
 	}
-	c.srv.metrics.command("customer", *in.Cmd, code, time.Since(start))
-	if err == errAnswered {
-		return
-	}
-	if err != nil {
+	c.s.metrics.Command("customer", *in.Cmd, code, time.Since(start)) // *in.Cmd is one of commands
+	switch {
+	case answered:
+	case err != nil:
 		if agentd.ErrorClass(err) == agentd.EINTERNAL {
-			c.logger.Error("command failed", "cmd", *in.Cmd, "err", err)
+			c.Logger().Error("command failed", "cmd", *in.Cmd, "err", err)
 		}
 		fail(agentd.ErrorCode(err), agentd.ErrorMessage(err))
-		return
+	default:
+		c.Send(web.Result(id, data))
 	}
-	c.enqueue(resultFrame{Type: "result", ID: id, OK: true, Data: data})
+}
+
+func (c *conn) sendError(code, description string) {
+	c.Send(web.Error(code, description))
 }
 
 // decodeArgs decodes a command's args; a missing args is an empty object.
@@ -145,10 +157,10 @@ func cmdStart(ctx context.Context, c *conn, id string, raw json.RawMessage) (any
 	if c.session() != nil {
 		return nil, agentd.Errorf(agentd.ECONFLICT, "already_started", "This connection already has a session.")
 	}
-	if !c.srv.startLimiter.allow(c.ip) {
+	if !c.s.startLimiter.Allow(c.ip) {
 		return nil, agentd.Errorf(agentd.ERATELIMITED, "rate_limited", "Too many new sessions from this address; try again later.")
 	}
-	sess, err := c.srv.chat.Start(ctx, chat.StartParams{
+	sess, err := c.s.chat.Start(ctx, chat.StartParams{
 		CommandID: id, Service: args.Service, Username: args.Username, Subject: args.Subject,
 		Origin: c.origin, UserData: args.UserData,
 	})
@@ -156,14 +168,14 @@ func cmdStart(ctx context.Context, c *conn, id string, raw json.RawMessage) (any
 		return nil, err
 	}
 	// The result is queued before attaching, so it reaches the client before the events.
-	c.enqueue(resultFrame{Type: "result", ID: id, OK: true, Data: sessionData{
+	c.Send(web.Result(id, sessionData{
 		SessionID: sess.Interaction.ID, SecureKey: sess.SecureKey, Party: partyOf(sess.Party), State: string(sess.Interaction.State),
-	}})
+	}))
 	c.attach(session{interactionID: sess.Interaction.ID, serviceID: sess.Interaction.ServiceID, party: sess.Party}, 0, 0)
 	return nil, errAnswered
 }
 
-// errAnswered tells handleFrame the command queued its own result.
+// errAnswered tells HandleFrame the command queued its own result.
 var errAnswered = errors.New("answered")
 
 func cmdRestore(ctx context.Context, c *conn, id string, raw json.RawMessage) (any, error) {
@@ -182,14 +194,14 @@ func cmdRestore(ctx context.Context, c *conn, id string, raw json.RawMessage) (a
 	if c.session() != nil {
 		return nil, agentd.Errorf(agentd.ECONFLICT, "already_started", "This connection already has a session.")
 	}
-	sess, err := c.srv.chat.Restore(ctx, args.SessionID, args.SecureKey)
+	sess, err := c.s.chat.Restore(ctx, args.SessionID, args.SecureKey)
 	if err != nil {
 		return nil, err
 	}
 	in := sess.Interaction
-	c.enqueue(resultFrame{Type: "result", ID: id, OK: true, Data: sessionData{
+	c.Send(web.Result(id, sessionData{
 		SessionID: in.ID, Party: partyOf(sess.Party), State: string(in.State), NextIndex: in.NextIndex, NextSeq: in.NextSeq,
-	}})
+	}))
 	c.attach(session{interactionID: in.ID, serviceID: in.ServiceID, party: sess.Party}, args.FromIndex, args.FromSeq)
 	return nil, errAnswered
 }
@@ -206,7 +218,7 @@ func cmdSendMessage(ctx context.Context, c *conn, id string, raw json.RawMessage
 	if err := decodeArgs(raw, &args); err != nil {
 		return nil, err
 	}
-	ev, err := c.srv.chat.Send(ctx, s.party, id, args.Text, args.Type)
+	ev, err := c.s.chat.Send(ctx, s.party, id, args.Text, args.Type)
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +240,7 @@ func cmdTyping(ctx context.Context, c *conn, _ string, raw json.RawMessage) (any
 	if args.IsTyping == nil {
 		return nil, errInvalid("is_typing is required.")
 	}
-	at, err := c.srv.chat.SendTyping(ctx, s.party, *args.IsTyping, args.Text)
+	at, err := c.s.chat.SendTyping(ctx, s.party, *args.IsTyping, args.Text)
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +252,7 @@ func cmdLeave(ctx context.Context, c *conn, id string, _ json.RawMessage) (any, 
 	if err != nil {
 		return nil, err
 	}
-	at, err := c.srv.chat.Leave(ctx, s.party, id)
+	at, err := c.s.chat.Leave(ctx, s.party, id)
 	if err != nil {
 		return nil, err
 	}
@@ -262,10 +274,10 @@ func cmdGetTranscript(ctx context.Context, c *conn, _ string, raw json.RawMessag
 	if args.Limit < 0 {
 		return nil, errInvalid("limit must not be negative.")
 	}
-	if err := c.srv.chat.CustomerReadable(ctx, s.interactionID); err != nil {
+	if err := c.s.chat.CustomerReadable(ctx, s.interactionID); err != nil {
 		return nil, err
 	}
-	evs, err := c.srv.chat.Transcript(ctx, s.interactionID, args.FromIndex, args.Limit)
+	evs, err := c.s.chat.Transcript(ctx, s.interactionID, args.FromIndex, args.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +308,7 @@ func cmdUpdateUserData(ctx context.Context, c *conn, id string, raw json.RawMess
 	if len(args.UserData) == 0 {
 		return nil, errInvalid("user_data must be an object with at least one key.")
 	}
-	res, err := c.srv.chat.ChangeUserData(ctx, s.party, id, userdata.ChangesOf(args.UserData))
+	res, err := c.s.chat.ChangeUserData(ctx, s.party, id, userdata.ChangesOf(args.UserData))
 	if err != nil {
 		return nil, err
 	}
@@ -314,10 +326,10 @@ func cmdGetUserData(ctx context.Context, c *conn, _ string, raw json.RawMessage)
 	if err := decodeArgs(raw, &args); err != nil {
 		return nil, err
 	}
-	if err := c.srv.chat.CustomerReadable(ctx, s.interactionID); err != nil {
+	if err := c.s.chat.CustomerReadable(ctx, s.interactionID); err != nil {
 		return nil, err
 	}
-	v, ok, err := c.srv.chat.CustomerUserData(ctx, s.interactionID, args.Key)
+	v, ok, err := c.s.chat.CustomerUserData(ctx, s.interactionID, args.Key)
 	if err != nil {
 		return nil, err
 	}
@@ -339,7 +351,7 @@ func cmdDeleteUserData(ctx context.Context, c *conn, id string, raw json.RawMess
 	if err := decodeArgs(raw, &args); err != nil {
 		return nil, err
 	}
-	res, err := c.srv.chat.ChangeUserData(ctx, s.party, id, []userdata.Change{{Key: args.Key}})
+	res, err := c.s.chat.ChangeUserData(ctx, s.party, id, []userdata.Change{{Key: args.Key}})
 	if err != nil {
 		return nil, err
 	}
@@ -357,7 +369,7 @@ func cmdSendNotice(ctx context.Context, c *conn, id string, raw json.RawMessage)
 	if err := decodeArgs(raw, &args); err != nil {
 		return nil, err
 	}
-	n, err := c.srv.chat.SendNotice(ctx, s.party, id, args.Payload)
+	n, err := c.s.chat.SendNotice(ctx, s.party, id, args.Payload)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package web
+package console
 
 import (
 	"context"
@@ -30,15 +30,15 @@ type consoleArgs struct {
 
 // run executes one console command as the connection's agent. The command id doubles as the
 // idempotency key of changing chat commands, so a retried Send is applied once.
-func (c *consoleConn) run(ctx context.Context, id, cmd string, raw json.RawMessage) (any, error) {
+func (c *conn) run(ctx context.Context, id, cmd string, raw json.RawMessage) (any, error) {
 	var a consoleArgs
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &a); err != nil {
 			return nil, errInvalid("Arguments have the wrong shape.")
 		}
 	}
-	ag := c.srv.agents
-	u, err := ag.User(ctx, c.userID) // current role, state and services, never a stale copy
+	ag := c.s.desk
+	u, err := c.s.accounts.User(ctx, c.userID) // current role, state and services, never a stale copy
 	if err != nil {
 		return nil, err
 	}
@@ -105,4 +105,8 @@ func (c *consoleConn) run(ctx context.Context, id, cmd string, raw json.RawMessa
 		return map[string]any{"items": out}, nil
 	}
 	return nil, agentd.Errorf(agentd.EINVALID, "unknown_command", "Unknown command %q.", cmd)
+}
+
+func errInvalid(msg string) error {
+	return agentd.Errorf(agentd.EINVALID, "invalid_argument", "%s", msg)
 }

@@ -1,6 +1,11 @@
-package web
+// Package admin is the administrators' surface, /admin: services and their routing strategy,
+// canned responses, users and the audit log (docs/admin.md). Admins only; every form is
+// CSRF-checked by the web core's Auth, redirects after success (303) to a page that confirms the
+// change, and every change is audited by the agent package in the change's own commit.
+package admin
 
 import (
+	"context"
 	"encoding/json"
 	"maps"
 	"net/http"
@@ -14,14 +19,45 @@ import (
 
 	"agentd"
 	"agentd/agent"
+	"agentd/web"
 	"agentd/web/templates"
 )
 
-// adminRoutes registers /admin: services and their strategies, canned responses, users and the
-// audit log (docs/admin.md). Admins only; requireRole checks the CSRF token of every POST. Every
-// form redirects after success (303) to a page that confirms the change.
-func (s *Server) adminRoutes(e *echo.Echo) {
-	g := e.Group("/admin", s.requireRole(agent.RoleAdmin))
+// Admin is what the admin pages need from the agent side (agent.Admin).
+type Admin interface {
+	Services(ctx context.Context) ([]agent.ServiceInfo, error)
+	Service(ctx context.Context, name string) (agent.ServiceInfo, error)
+	CreateService(ctx context.Context, actor agent.User, ns agent.CreateServiceRequest) (agent.ServiceInfo, error)
+	UpdateService(ctx context.Context, actor agent.User, name string, ch agent.ServiceChange) error
+	CannedResponses(ctx context.Context, query string) ([]agent.CannedResponse, error)
+	CannedResponse(ctx context.Context, id int64) (agent.CannedResponse, error)
+	SaveCannedResponse(ctx context.Context, actor agent.User, c agent.CannedResponse) (int64, error)
+	DeleteCannedResponse(ctx context.Context, actor agent.User, id int64) error
+	Users(ctx context.Context) ([]agent.User, error)
+	User(ctx context.Context, id int64) (agent.User, error)
+	CreateUser(ctx context.Context, actor agent.User, nu agent.NewUser) (agent.User, error)
+	UpdateUser(ctx context.Context, actor agent.User, ch agent.UserChange) (agent.User, error)
+	AuditLog(ctx context.Context, limit int) ([]agent.AuditEntry, error)
+}
+
+// Deps is what the admin surface is built from.
+type Deps struct {
+	Admin Admin
+	Auth  *web.Auth
+}
+
+// Surface serves /admin.
+type Surface struct {
+	admin Admin
+	auth  *web.Auth
+}
+
+// New returns the admin surface.
+func New(d Deps) *Surface { return &Surface{admin: d.Admin, auth: d.Auth} }
+
+// Register adds the admin routes, for admins only.
+func (s *Surface) Register(e *echo.Echo) {
+	g := e.Group("/admin", s.auth.Require(agent.RoleAdmin))
 	g.GET("", s.handleAdmin)
 	g.GET("/services", s.handleAdminServices)
 	g.POST("/services", s.handleAdminServiceCreate)
@@ -73,7 +109,7 @@ func formProblem(err error) (fields map[string]string, msg string, status int, o
 	if fields = agent.FieldsOf(err); fields != nil {
 		return fields, "", http.StatusUnprocessableEntity, true
 	}
-	return nil, agentd.ErrorMessage(err), statusOf(err), true
+	return nil, agentd.ErrorMessage(err), web.Status(err), true
 }
 
 func formValues(c echo.Context) (url.Values, error) {
@@ -94,7 +130,7 @@ func pathID(c echo.Context) (int64, error) {
 
 func adminTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
 
-func (s *Server) handleAdmin(c echo.Context) error {
+func (s *Surface) handleAdmin(c echo.Context) error {
 	ctx := c.Request().Context()
 	svcs, err := s.admin.Services(ctx)
 	if err != nil {
@@ -113,12 +149,12 @@ func (s *Server) handleAdmin(c echo.Context) error {
 		return err
 	}
 	o := templates.AdminOverview{Services: len(svcs), Users: len(users), Canned: len(canned), Recent: recent}
-	return render(c, http.StatusOK, templates.AdminHome(viewer(c), adminFrame(c, "Overview", ""), o))
+	return web.Render(c, http.StatusOK, templates.AdminHome(web.Viewer(c), adminFrame(c, "Overview", ""), o))
 }
 
 // Services
 
-func (s *Server) renderServices(c echo.Context, status int, nf templates.AdminNewService) error {
+func (s *Surface) renderServices(c echo.Context, status int, nf templates.AdminNewService) error {
 	svcs, err := s.admin.Services(c.Request().Context())
 	if err != nil {
 		return err
@@ -129,16 +165,16 @@ func (s *Server) renderServices(c echo.Context, status int, nf templates.AdminNe
 		rows = append(rows, templates.AdminServiceRow{Name: si.Name, DisplayName: si.DisplayName, Enabled: si.Enabled,
 			Dispositions: len(st.Dispositions), Survey: st.SurveyWhen(), AutoAnswer: st.AutoAnswer})
 	}
-	return render(c, status, templates.AdminServices(viewer(c), adminFrame(c, "Services", "services"), rows, nf))
+	return web.Render(c, status, templates.AdminServices(web.Viewer(c), adminFrame(c, "Services", "services"), rows, nf))
 }
 
-func (s *Server) handleAdminServices(c echo.Context) error {
+func (s *Surface) handleAdminServices(c echo.Context) error {
 	return s.renderServices(c, http.StatusOK, templates.AdminNewService{})
 }
 
-func (s *Server) handleAdminServiceCreate(c echo.Context) error {
+func (s *Surface) handleAdminServiceCreate(c echo.Context) error {
 	req := agent.CreateServiceRequest{Name: c.FormValue("name"), DisplayName: c.FormValue("display_name")}
-	si, err := s.admin.CreateService(c.Request().Context(), currentUser(c), req)
+	si, err := s.admin.CreateService(c.Request().Context(), web.CurrentUser(c), req)
 	if err != nil {
 		fields, msg, status, ok := formProblem(err)
 		if !ok {
@@ -149,17 +185,17 @@ func (s *Server) handleAdminServiceCreate(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/services/"+url.PathEscape(si.Name)+"?created=1")
 }
 
-func (s *Server) handleAdminService(c echo.Context) error {
+func (s *Surface) handleAdminService(c echo.Context) error {
 	si, err := s.admin.Service(c.Request().Context(), c.Param("name"))
 	if err != nil {
 		return err
 	}
 	var st agent.Strategy
 	_ = json.Unmarshal(si.Strategy, &st) // show what can be read of a strategy stored invalid
-	return render(c, http.StatusOK, templates.AdminService(viewer(c), adminFrame(c, si.DisplayName, "services"), serviceForm(si, st)))
+	return web.Render(c, http.StatusOK, templates.AdminService(web.Viewer(c), adminFrame(c, si.DisplayName, "services"), serviceForm(si, st)))
 }
 
-func (s *Server) handleAdminServiceUpdate(c echo.Context) error {
+func (s *Surface) handleAdminServiceUpdate(c echo.Context) error {
 	ctx := c.Request().Context()
 	name := c.Param("name")
 	si, err := s.admin.Service(ctx, name)
@@ -173,7 +209,7 @@ func (s *Server) handleAdminServiceUpdate(c echo.Context) error {
 	f, ch, shapeErrs := parseServiceForm(si.Name, form)
 	again := func(status int, fields map[string]string, msg string) error {
 		f.Errors, f.Error = fields, msg
-		return render(c, status, templates.AdminService(viewer(c), adminFrame(c, si.DisplayName, "services"), f))
+		return web.Render(c, status, templates.AdminService(web.Viewer(c), adminFrame(c, si.DisplayName, "services"), f))
 	}
 	if len(shapeErrs) > 0 {
 		// Show every problem at once: the domain's messages for the fields that could be read.
@@ -182,7 +218,7 @@ func (s *Server) handleAdminServiceUpdate(c echo.Context) error {
 		maps.Copy(fields, shapeErrs)
 		return again(http.StatusUnprocessableEntity, fields, "")
 	}
-	if err := s.admin.UpdateService(ctx, currentUser(c), si.Name, ch); err != nil {
+	if err := s.admin.UpdateService(ctx, web.CurrentUser(c), si.Name, ch); err != nil {
 		fields, msg, status, ok := formProblem(err)
 		if !ok {
 			return err
@@ -194,7 +230,7 @@ func (s *Server) handleAdminServiceUpdate(c echo.Context) error {
 
 // Canned responses
 
-func (s *Server) handleAdminCanned(c echo.Context) error {
+func (s *Surface) handleAdminCanned(c echo.Context) error {
 	q := c.QueryParam("q")
 	cs, err := s.admin.CannedResponses(c.Request().Context(), q)
 	if err != nil {
@@ -208,11 +244,11 @@ func (s *Server) handleAdminCanned(c echo.Context) error {
 		}
 		rows = append(rows, templates.AdminCannedRow{ID: cr.ID, Title: cr.Title, Service: cr.Service, Body: body, Updated: adminTime(cr.UpdatedAt)})
 	}
-	return render(c, http.StatusOK, templates.AdminCanned(viewer(c), adminFrame(c, "Canned responses", "canned"), q, rows))
+	return web.Render(c, http.StatusOK, templates.AdminCanned(web.Viewer(c), adminFrame(c, "Canned responses", "canned"), q, rows))
 }
 
 // cannedForm fills the service choices of a canned response form.
-func (s *Server) cannedForm(c echo.Context, f templates.AdminCannedForm, serviceID int64) (templates.AdminCannedForm, error) {
+func (s *Surface) cannedForm(c echo.Context, f templates.AdminCannedForm, serviceID int64) (templates.AdminCannedForm, error) {
 	svcs, err := s.admin.Services(c.Request().Context())
 	if err != nil {
 		return f, err
@@ -225,7 +261,7 @@ func (s *Server) cannedForm(c echo.Context, f templates.AdminCannedForm, service
 	return f, nil
 }
 
-func (s *Server) renderCannedForm(c echo.Context, status int, f templates.AdminCannedForm, serviceID int64) error {
+func (s *Surface) renderCannedForm(c echo.Context, status int, f templates.AdminCannedForm, serviceID int64) error {
 	f, err := s.cannedForm(c, f, serviceID)
 	if err != nil {
 		return err
@@ -234,14 +270,14 @@ func (s *Server) renderCannedForm(c echo.Context, status int, f templates.AdminC
 	if f.ID != 0 {
 		title = "Edit canned response"
 	}
-	return render(c, status, templates.AdminCannedEdit(viewer(c), adminFrame(c, title, "canned"), f))
+	return web.Render(c, status, templates.AdminCannedEdit(web.Viewer(c), adminFrame(c, title, "canned"), f))
 }
 
-func (s *Server) handleAdminCannedNew(c echo.Context) error {
+func (s *Surface) handleAdminCannedNew(c echo.Context) error {
 	return s.renderCannedForm(c, http.StatusOK, templates.AdminCannedForm{}, 0)
 }
 
-func (s *Server) handleAdminCannedEdit(c echo.Context) error {
+func (s *Surface) handleAdminCannedEdit(c echo.Context) error {
 	id, err := pathID(c)
 	if err != nil {
 		return err
@@ -254,7 +290,7 @@ func (s *Server) handleAdminCannedEdit(c echo.Context) error {
 }
 
 // handleAdminCannedSave creates (POST /admin/canned) or updates (POST /admin/canned/:id).
-func (s *Server) handleAdminCannedSave(c echo.Context) error {
+func (s *Surface) handleAdminCannedSave(c echo.Context) error {
 	var id int64
 	if c.Param("id") != "" {
 		var err error
@@ -269,7 +305,7 @@ func (s *Server) handleAdminCannedSave(c echo.Context) error {
 		serviceID = -1 // refused by Validate with a message on the field
 	}
 	cr.ServiceID = serviceID
-	newID, err := s.admin.SaveCannedResponse(c.Request().Context(), currentUser(c), cr)
+	newID, err := s.admin.SaveCannedResponse(c.Request().Context(), web.CurrentUser(c), cr)
 	if err != nil {
 		fields, msg, status, ok := formProblem(err)
 		if !ok {
@@ -284,12 +320,12 @@ func (s *Server) handleAdminCannedSave(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/canned/"+strconv.FormatInt(id, 10)+"?saved=1")
 }
 
-func (s *Server) handleAdminCannedDelete(c echo.Context) error {
+func (s *Surface) handleAdminCannedDelete(c echo.Context) error {
 	id, err := pathID(c)
 	if err != nil {
 		return err
 	}
-	if err := s.admin.DeleteCannedResponse(c.Request().Context(), currentUser(c), id); err != nil {
+	if err := s.admin.DeleteCannedResponse(c.Request().Context(), web.CurrentUser(c), id); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/admin/canned?deleted=1")
@@ -297,7 +333,7 @@ func (s *Server) handleAdminCannedDelete(c echo.Context) error {
 
 // Users
 
-func (s *Server) handleAdminUsers(c echo.Context) error {
+func (s *Surface) handleAdminUsers(c echo.Context) error {
 	us, err := s.admin.Users(c.Request().Context())
 	if err != nil {
 		return err
@@ -311,11 +347,11 @@ func (s *Server) handleAdminUsers(c echo.Context) error {
 		rows = append(rows, templates.AdminUserRow{ID: u.ID, Username: u.Username, DisplayName: u.DisplayName, Role: string(u.Role),
 			Capacity: u.Capacity, Services: strings.Join(u.Services, ", "), State: state, Disabled: u.Disabled})
 	}
-	return render(c, http.StatusOK, templates.AdminUsers(viewer(c), adminFrame(c, "Users", "users"), rows))
+	return web.Render(c, http.StatusOK, templates.AdminUsers(web.Viewer(c), adminFrame(c, "Users", "users"), rows))
 }
 
 // renderUserForm shows the user form with the service checkboxes ticked as given.
-func (s *Server) renderUserForm(c echo.Context, status int, f templates.AdminUserForm, services []string) error {
+func (s *Surface) renderUserForm(c echo.Context, status int, f templates.AdminUserForm, services []string) error {
 	svcs, err := s.admin.Services(c.Request().Context())
 	if err != nil {
 		return err
@@ -324,15 +360,15 @@ func (s *Server) renderUserForm(c echo.Context, status int, f templates.AdminUse
 		f.Services = append(f.Services, templates.AdminOption{Value: si.Name, Label: si.DisplayName + " (" + si.Name + ")",
 			Selected: slices.Contains(services, si.Name)})
 	}
-	f.Self = f.ID != 0 && f.ID == currentUser(c).ID
+	f.Self = f.ID != 0 && f.ID == web.CurrentUser(c).ID
 	title := "New user"
 	if f.ID != 0 {
 		title = f.Username
 	}
-	return render(c, status, templates.AdminUserEdit(viewer(c), adminFrame(c, title, "users"), f))
+	return web.Render(c, status, templates.AdminUserEdit(web.Viewer(c), adminFrame(c, title, "users"), f))
 }
 
-func (s *Server) handleAdminUserNew(c echo.Context) error {
+func (s *Surface) handleAdminUserNew(c echo.Context) error {
 	f := templates.AdminUserForm{Role: string(agent.RoleAgent), Capacity: strconv.Itoa(agent.DefaultCapacity)}
 	return s.renderUserForm(c, http.StatusOK, f, nil)
 }
@@ -347,7 +383,7 @@ func userFormCapacity(s string) (int, bool) {
 	return n, err == nil
 }
 
-func (s *Server) handleAdminUserCreate(c echo.Context) error {
+func (s *Surface) handleAdminUserCreate(c echo.Context) error {
 	form, err := formValues(c)
 	if err != nil {
 		return err
@@ -361,7 +397,7 @@ func (s *Server) handleAdminUserCreate(c echo.Context) error {
 	}
 	nu := agent.NewUser{Username: f.Username, Password: form.Get("password"), Role: agent.Role(f.Role), DisplayName: f.DisplayName,
 		Capacity: capacity, Services: services}
-	u, err := s.admin.CreateUser(c.Request().Context(), currentUser(c), nu)
+	u, err := s.admin.CreateUser(c.Request().Context(), web.CurrentUser(c), nu)
 	if err != nil {
 		fields, msg, status, ok := formProblem(err)
 		if !ok {
@@ -373,7 +409,7 @@ func (s *Server) handleAdminUserCreate(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/users/"+strconv.FormatInt(u.ID, 10)+"?created=1")
 }
 
-func (s *Server) handleAdminUser(c echo.Context) error {
+func (s *Surface) handleAdminUser(c echo.Context) error {
 	id, err := pathID(c)
 	if err != nil {
 		return err
@@ -387,7 +423,7 @@ func (s *Server) handleAdminUser(c echo.Context) error {
 	return s.renderUserForm(c, http.StatusOK, f, u.Services)
 }
 
-func (s *Server) handleAdminUserUpdate(c echo.Context) error {
+func (s *Surface) handleAdminUserUpdate(c echo.Context) error {
 	id, err := pathID(c)
 	if err != nil {
 		return err
@@ -410,7 +446,7 @@ func (s *Server) handleAdminUserUpdate(c echo.Context) error {
 	}
 	ch := agent.UserChange{ID: u.ID, DisplayName: f.DisplayName, Role: agent.Role(f.Role), Capacity: capacity, Disabled: f.Disabled,
 		Services: services, NewPassword: form.Get("new_password")}
-	if _, err := s.admin.UpdateUser(c.Request().Context(), currentUser(c), ch); err != nil {
+	if _, err := s.admin.UpdateUser(c.Request().Context(), web.CurrentUser(c), ch); err != nil {
 		fields, msg, status, ok := formProblem(err)
 		if !ok {
 			return err
@@ -423,7 +459,7 @@ func (s *Server) handleAdminUserUpdate(c echo.Context) error {
 
 // Audit log
 
-func (s *Server) auditRows(c echo.Context, limit int) ([]templates.AdminAuditRow, error) {
+func (s *Surface) auditRows(c echo.Context, limit int) ([]templates.AdminAuditRow, error) {
 	es, err := s.admin.AuditLog(c.Request().Context(), limit)
 	if err != nil {
 		return nil, err
@@ -443,10 +479,10 @@ func (s *Server) auditRows(c echo.Context, limit int) ([]templates.AdminAuditRow
 	return rows, nil
 }
 
-func (s *Server) handleAdminAudit(c echo.Context) error {
+func (s *Surface) handleAdminAudit(c echo.Context) error {
 	rows, err := s.auditRows(c, auditPageSize)
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, templates.AdminAudit(viewer(c), adminFrame(c, "Audit log", "audit"), rows))
+	return web.Render(c, http.StatusOK, templates.AdminAudit(web.Viewer(c), adminFrame(c, "Audit log", "audit"), rows))
 }

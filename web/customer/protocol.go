@@ -1,4 +1,4 @@
-package web
+package customer
 
 import (
 	"encoding/json"
@@ -9,32 +9,11 @@ import (
 	"agentd/chat"
 )
 
-// Subprotocol is the websocket subprotocol of docs/protocol.md.
-const Subprotocol = "agentd-chat.v1"
-
 // inFrame is a client command.
 type inFrame struct {
 	ID   *string         `json:"id"`
 	Cmd  *string         `json:"cmd"`
 	Args json.RawMessage `json:"args"`
-}
-
-type errorJSON struct {
-	Code        string `json:"code"`
-	Description string `json:"description"`
-}
-
-type resultFrame struct {
-	Type  string     `json:"type"` // "result"
-	ID    string     `json:"id"`
-	OK    bool       `json:"ok"`
-	Data  any        `json:"data,omitempty"`
-	Error *errorJSON `json:"error,omitempty"`
-}
-
-type errorFrame struct {
-	Type  string    `json:"type"` // "error"
-	Error errorJSON `json:"error"`
 }
 
 type partyJSON struct {
@@ -107,19 +86,6 @@ func eventOf(ev chat.Event) eventJSON {
 		out.Content = &contentJSON{Text: ev.Text, Type: ev.ContentType}
 	}
 	return out
-}
-
-// validCommandID reports whether id is 1–64 printable ASCII characters.
-func validCommandID(id string) bool {
-	if id == "" || len(id) > 64 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if id[i] < 0x21 || id[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }
 
 // validUTF8Frame reports whether a frame is valid UTF-8 and has no lone UTF-16 surrogate escapes.

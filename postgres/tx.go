@@ -1,0 +1,130 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/jackc/pgx/v5"
+
+	"agentd/chat"
+)
+
+// Tx is one unit of work: a transaction and the notifications its commit announces. Every
+// user-visible operation runs in exactly one Tx, so a change, its transcript events, its audit
+// row and what it announces commit together or not at all; the operation is acknowledged only
+// after that commit. Operations that another package must extend in the same commit have exported
+// XxxTx variants taking a *Tx (ChatStore.ChangeUserDataTx, AgentStore.AuditTx, …).
+type Tx struct {
+	pgx.Tx
+	nodeID string
+	notes  []chat.Notification
+	once   map[onceKey]bool // queue and agent notifications already queued
+}
+
+type onceKey struct {
+	kind chat.NotificationKind
+	id   int64
+}
+
+// Notify announces n with the commit. It is NOTIFY-ed to the other nodes inside the transaction
+// (Postgres delivers it at commit, and never when the transaction rolls back) and handed to this
+// node's broadcaster after the commit, with the events it carries (other nodes read them back).
+// A queue or agent notification is sent once per transaction however often it is asked for.
+func (tx *Tx) Notify(ctx context.Context, n chat.Notification) error {
+	if n.Kind == chat.NotifyQueue || n.Kind == chat.NotifyAgent {
+		key := onceKey{n.Kind, n.ServiceID + n.UserID} // one of the two is set
+		if tx.once[key] {
+			return nil
+		}
+		if tx.once == nil {
+			tx.once = map[onceKey]bool{}
+		}
+		tx.once[key] = true
+	}
+	b, err := json.Marshal(wireOf(n, tx.nodeID))
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, string(b)); err != nil {
+		return err
+	}
+	tx.notes = append(tx.notes, n)
+	return nil
+}
+
+// notifyEvents announces committed transcript events of one interaction.
+func (tx *Tx) notifyEvents(ctx context.Context, interactionID string, events ...chat.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	return tx.Notify(ctx, chat.Notification{Kind: chat.NotifyEvents, InteractionID: interactionID,
+		Index: events[len(events)-1].Index, Events: events})
+}
+
+// notifySide announces committed side-channel items (notices, UserData changes) up to seq; seq 0
+// means nothing was written and announces nothing.
+func (tx *Tx) notifySide(ctx context.Context, interactionID string, seq int64) error {
+	if seq == 0 {
+		return nil
+	}
+	return tx.Notify(ctx, chat.Notification{Kind: chat.NotifySide, InteractionID: interactionID, Seq: seq})
+}
+
+func (tx *Tx) notifyQueue(ctx context.Context, serviceID int64) error {
+	return tx.Notify(ctx, chat.Notification{Kind: chat.NotifyQueue, ServiceID: serviceID})
+}
+
+func (tx *Tx) notifyAgent(ctx context.Context, userID int64) error {
+	return tx.Notify(ctx, chat.Notification{Kind: chat.NotifyAgent, UserID: userID})
+}
+
+// Broadcaster gets the notifications this node commits (and, through the Listener, those of the
+// other nodes). Broadcast must not block: it runs right after a commit, and on the LISTEN loop.
+type Broadcaster interface {
+	Broadcast(chat.Notification)
+}
+
+// Committer runs the units of work of one node. It stamps every NOTIFY with the node's id, so
+// the node's own listener skips what was already delivered here, and hands every committed
+// notification to the node's broadcaster (the fan-out wired in cmd/agentd).
+type Committer struct {
+	db     *DB
+	nodeID string
+	local  Broadcaster
+}
+
+// NewCommitter returns the committer of node nodeID. local gets this node's notifications after
+// each commit; it must not block. It may be nil (a CLI that announces to nobody locally).
+func NewCommitter(db *DB, nodeID string, local Broadcaster) *Committer {
+	return &Committer{db: db, nodeID: nodeID, local: local}
+}
+
+// InTx runs fn in one transaction and commits when it returns nil; then, and only then, the
+// notifications fn queued are delivered locally, in order. Errors go through translate.
+func (c *Committer) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	var tx *Tx
+	err := c.db.inTx(ctx, func(ptx pgx.Tx) error {
+		tx = &Tx{Tx: ptx, nodeID: c.nodeID}
+		return fn(tx)
+	})
+	if err == nil && c.local != nil {
+		for _, n := range tx.notes {
+			c.local.Broadcast(n)
+		}
+	}
+	return err
+}
+
+// Announce delivers an ephemeral notification (typing) that belongs to no transaction: to this
+// node at once and to the others by NOTIFY. Nothing is persisted.
+func (c *Committer) Announce(ctx context.Context, n chat.Notification) error {
+	if c.local != nil {
+		c.local.Broadcast(n)
+	}
+	b, err := json.Marshal(wireOf(n, c.nodeID))
+	if err != nil {
+		return err
+	}
+	_, err = c.db.Pool.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, string(b))
+	return translate(err)
+}

@@ -1,0 +1,387 @@
+package console
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+	"golang.org/x/time/rate"
+
+	"agentd"
+	"agentd/agent"
+	"agentd/chat"
+	"agentd/web"
+	"agentd/web/templates"
+)
+
+const (
+	// heartbeatPeriod is how often a console tells the database its agent is still there; it
+	// must be well below the router's AbsentGrace (90 s).
+	heartbeatPeriod = 20 * time.Second
+	// readLimit is the largest console frame; a larger one closes the socket with 1009.
+	readLimit = 64 << 10
+	// commandTimeout bounds one command, database work included.
+	commandTimeout = 15 * time.Second
+)
+
+// conn is one agent console socket on the web core's Conn. Its read pump runs the agent's
+// commands in order (HandleFrame); its write pump renders what changed as fragments (Flush) and
+// beats the agent's heartbeat (Tick).
+type conn struct {
+	*web.Conn
+	s       *Surface
+	userID  int64
+	csrf    string
+	limiter *rate.Limiter
+	hello   atomic.Bool // the page proved itself with the CSRF token; nothing is rendered before
+
+	// Owned by the write pump.
+	user  agent.User
+	chats map[string]*chatState
+}
+
+// chatState is the write pump's knowledge of one open chat panel.
+type chatState struct {
+	nextIndex int
+	nextSeq   int64
+	ended     bool
+	pending   bool // a customer message waits for an answer (what the chat list shows)
+}
+
+type op struct {
+	Op   string `json:"op"` // replace (outerHTML), html (innerHTML), append, remove
+	ID   string `json:"id"`
+	HTML string `json:"html,omitempty"`
+}
+
+func (s *Surface) handleSocket(c echo.Context) error {
+	r := c.Request()
+	if origin := r.Header.Get("Origin"); origin != "" {
+		// Only our own pages may open a console: a foreign page could otherwise ride the cookie.
+		if u, err := url.Parse(origin); err != nil || !strings.EqualFold(u.Host, r.Host) {
+			return agentd.Errorf(agentd.EFORBIDDEN, "origin_not_allowed", "The console can only be opened from this site.")
+		}
+	}
+	u := web.CurrentUser(c)
+	csrf := web.CSRF(c)
+	if err := s.desk.Heartbeat(r.Context(), u); err != nil {
+		s.logger.Warn("heartbeat", "agent_id", u.ID, "err", err)
+	}
+	opts := web.ConnOptions{Surface: "console", ReadLimit: readLimit, WriteWait: s.writeWait, TickEvery: heartbeatPeriod, Held: true}
+	return s.sockets.Serve(c, opts, func(wc *web.Conn) (web.Handler, web.Subscriber, *web.CloseReason) {
+		cc := &conn{Conn: wc, s: s, userID: u.ID, csrf: csrf, user: u, limiter: rate.NewLimiter(20, 40), chats: map[string]*chatState{}}
+		// The first refresh, once the hello arrives, renders everything.
+		cc.Resync()
+		return cc, cc, nil
+	})
+}
+
+// Notify turns a notification into marks; it never blocks (the hub calls it).
+func (c *conn) Notify(n chat.Notification) {
+	switch n.Kind {
+	case chat.NotifyAgent:
+		c.Mark(web.Mark{Kind: chat.NotifyAgent})
+	case chat.NotifyQueue:
+		c.Mark(web.Mark{Kind: chat.NotifyQueue})
+	case chat.NotifyEvents:
+		c.Mark(web.Mark{Kind: chat.NotifyEvents, Key: n.InteractionID})
+	case chat.NotifySide:
+		c.Mark(web.Mark{Kind: chat.NotifySide, Key: n.InteractionID})
+	case chat.NotifyTyping:
+		if n.Typing != nil && n.Typing.Party.Type == chat.PartyClient {
+			c.SetTyping(n.InteractionID, *n.Typing)
+		}
+	}
+}
+
+// Tick beats the agent's heartbeat (write pump).
+func (c *conn) Tick(ctx context.Context) {
+	if err := c.s.desk.Heartbeat(ctx, c.user); err != nil && ctx.Err() == nil {
+		c.Logger().Warn("heartbeat", "err", err)
+	}
+}
+
+// HandleFrame runs one command from the page (read pump). The first frame must be the hello
+// that carries the session's CSRF token.
+func (c *conn) HandleFrame(ctx context.Context, _ int, frame []byte) {
+	var in struct {
+		ID   string          `json:"id"`
+		Cmd  string          `json:"cmd"`
+		Args json.RawMessage `json:"args"`
+	}
+	if json.Unmarshal(frame, &in) != nil || !web.ValidCommandID(in.ID) {
+		c.Send(web.Error("bad_frame", "Frames are JSON commands with an id."))
+		return
+	}
+	if !c.hello.Load() {
+		// The first frame proves the page came from us: it carries the session's CSRF token.
+		var args struct {
+			CSRF string `json:"csrf"`
+		}
+		_ = json.Unmarshal(in.Args, &args)
+		if in.Cmd != "hello" || args.CSRF == "" || args.CSRF != c.csrf {
+			c.Send(web.Failed(in.ID, "csrf", "Reload the page."))
+			c.CloseAfterSend(web.CloseCSRF) // after the answer is written
+			<-c.Done()
+			return
+		}
+		c.hello.Store(true)
+		c.Send(web.Result(in.ID, nil))
+		c.Release() // first render of the live state
+		return
+	}
+	if !c.limiter.Allow() {
+		c.Send(web.Failed(in.ID, "rate_limited", "Too many actions; slow down."))
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	start := time.Now()
+	data, err := c.run(cctx, in.ID, in.Cmd, in.Args)
+	cancel()
+	code := "ok"
+	if err != nil {
+		code = agentd.ErrorCode(err)
+	}
+	c.s.metrics.Command("console", commandLabel(in.Cmd), code, time.Since(start))
+	if err != nil {
+		if agentd.ErrorClass(err) == agentd.EINTERNAL {
+			c.Logger().Error("console command failed", "cmd", in.Cmd, "err", err)
+		}
+		c.Send(web.Failed(in.ID, agentd.ErrorCode(err), agentd.ErrorMessage(err)))
+		return
+	}
+	c.Send(web.Result(in.ID, data))
+}
+
+// Flush renders what changed since the last flush and sends it as one ops frame (write pump).
+// When a read fails midway, what was rendered so far is still sent (the positions advanced past
+// it), and the error makes the core give every mark back: the next flush re-reads the rest.
+func (c *conn) Flush(ctx context.Context, d web.Dirty) error {
+	var ops []op
+	add := func(kind, id string, comp templ.Component) error {
+		html, err := web.Fragment(ctx, comp)
+		if err == nil {
+			ops = append(ops, op{Op: kind, ID: id, HTML: html})
+		}
+		return err
+	}
+	err := c.render(ctx, &d, add, &ops)
+	if len(ops) > 0 {
+		if werr := c.Write(map[string]any{"type": "ops", "ops": ops}); werr != nil {
+			return werr
+		}
+	}
+	return err
+}
+
+// render adds the fragments for what d says changed. A resync re-reads everything: presence,
+// queues, and every open chat's transcript and side channel from its last position.
+func (c *conn) render(ctx context.Context, d *web.Dirty, add func(kind, id string, comp templ.Component) error, ops *[]op) error {
+	s := c.s
+	queueDirty := d.Has(chat.NotifyQueue, "")
+	events, side := map[string]bool{}, map[string]bool{}
+	for _, iid := range d.Keys(chat.NotifyEvents) {
+		events[iid] = true
+	}
+	for _, iid := range d.Keys(chat.NotifySide) {
+		side[iid] = true
+	}
+	if d.Resync {
+		for iid := range c.chats {
+			events[iid], side[iid] = true, true
+		}
+	}
+	listDirty := false
+	var assignments []agent.Assignment
+	if d.Has(chat.NotifyAgent, "") {
+		u, err := s.accounts.User(ctx, c.userID)
+		if err != nil {
+			return err
+		}
+		if u.Disabled {
+			c.Close(web.CloseAccountDisabled)
+			return nil
+		}
+		c.user = u
+		svcs, err := s.desk.Services(ctx)
+		if err != nil {
+			return err
+		}
+		var ids []int64
+		for _, sv := range svcs {
+			for _, name := range u.Services {
+				if sv.Name == name {
+					ids = append(ids, sv.ID)
+				}
+			}
+		}
+		s.hub.Watch(c, u.ID, ids)
+		if err := add("replace", "presence", templates.Presence(presenceView(u))); err != nil {
+			return err
+		}
+		if assignments, err = s.desk.Assignments(ctx, u); err != nil {
+			return err
+		}
+		listDirty, queueDirty = true, true
+		active := map[string]agent.Assignment{}
+		for _, a := range assignments {
+			if a.State == agent.AssignActive {
+				active[a.InteractionID] = a
+			}
+		}
+		for iid := range c.chats {
+			if _, ok := active[iid]; !ok {
+				delete(c.chats, iid)
+				s.hub.Detach(c, iid)
+				*ops = append(*ops, op{Op: "remove", ID: "chat-" + iid})
+			}
+		}
+		for _, a := range assignments {
+			if _, ok := active[a.InteractionID]; !ok || c.chats[a.InteractionID] != nil {
+				continue
+			}
+			p, err := s.panelView(ctx, u, a)
+			if err != nil {
+				return err
+			}
+			c.chats[a.InteractionID] = &chatState{ended: a.Interaction.State.Over(), pending: a.Interaction.PendingSince != nil}
+			s.hub.Attach(c, a.InteractionID)
+			if err := add("append", "chat-panels", templates.ChatPanel(p)); err != nil {
+				return err
+			}
+			events[a.InteractionID], side[a.InteractionID] = true, true
+		}
+	}
+	if queueDirty {
+		qs, err := s.queueView(ctx, c.user)
+		if err != nil {
+			return err
+		}
+		if err := add("replace", "queues", templates.Queues(qs)); err != nil {
+			return err
+		}
+	}
+	for iid := range events {
+		ch := c.chats[iid]
+		if ch == nil {
+			continue
+		}
+		for {
+			evs, err := s.chat.Transcript(ctx, iid, ch.nextIndex, chat.MaxTranscriptPage)
+			if err != nil {
+				return err
+			}
+			for _, ev := range evs {
+				if err := add("append", "transcript-"+iid, templates.TranscriptItem(eventView(ev))); err != nil {
+					return err
+				}
+				ch.nextIndex = ev.Index + 1
+				// The chat list shows whether a customer message waits for an answer: it is
+				// redrawn when that changes, not for every message (unread marks are the page's).
+				if ev.Kind == chat.EventMessage && ev.Party != nil {
+					if waiting := ev.Party.Type == chat.PartyClient; waiting != ch.pending {
+						ch.pending, listDirty = waiting, true
+					}
+				}
+				if ev.Kind == chat.EventSessionEnded && !ch.ended {
+					ch.ended, listDirty = true, true
+					in, err := s.chat.Interaction(ctx, iid)
+					if err != nil {
+						return err
+					}
+					av, err := s.actionsView(ctx, c.user, in)
+					if err != nil {
+						return err
+					}
+					if err := add("html", "actions-"+iid, templates.Actions(av)); err != nil {
+						return err
+					}
+				}
+			}
+			if len(evs) < chat.MaxTranscriptPage {
+				break
+			}
+		}
+	}
+	for iid := range side {
+		ch := c.chats[iid]
+		if ch == nil {
+			continue
+		}
+		items, err := s.chat.SideItems(ctx, iid, ch.nextSeq, chat.MaxTranscriptPage)
+		if err != nil {
+			return err
+		}
+		udChanged := false
+		for _, it := range items {
+			ch.nextSeq = it.Seq + 1
+			if it.Notice != nil {
+				from := nameOr(it.Notice.Party.Name)
+				if it.Notice.Party.Type != chat.PartyClient {
+					from = "You → customer"
+				}
+				if err := add("append", "notices-"+iid, templates.NoticeItem(templates.NoticeView{Seq: it.Seq, From: from,
+					Payload: string(it.Notice.Payload), Time: it.Notice.At.Format("15:04:05")})); err != nil {
+					return err
+				}
+			} else {
+				udChanged = true
+			}
+		}
+		if udChanged {
+			entries, err := s.chat.UserData(ctx, iid)
+			if err != nil {
+				return err
+			}
+			if err := add("replace", "ud-"+iid, templates.UserDataTable(userDataView(iid, entries))); err != nil {
+				return err
+			}
+			if err := add("html", "cobrowse-"+iid, templates.CoBrowse(s.coBrowseView(iid, entries))); err != nil {
+				return err
+			}
+		}
+	}
+	for iid, t := range d.Typing() {
+		if c.chats[iid] == nil {
+			continue
+		}
+		name := ""
+		if t.IsTyping {
+			name = nameOr(t.Party.Name)
+		}
+		if err := add("html", "typing-"+iid, templates.TypingLine(name, t.Text)); err != nil {
+			return err
+		}
+	}
+	if listDirty {
+		if assignments == nil {
+			var err error
+			if assignments, err = s.desk.Assignments(ctx, c.user); err != nil {
+				return err
+			}
+		}
+		offers, items := s.listViews(ctx, assignments)
+		if err := add("replace", "offers", templates.Offers(offers)); err != nil {
+			return err
+		}
+		if err := add("replace", "chats", templates.ChatList(items)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// commandLabel keeps the metric label set bounded to the known console commands.
+func commandLabel(cmd string) string {
+	switch cmd {
+	case "set_state", "accept", "decline", "send", "typing", "set_userdata", "delete_userdata", "send_notice",
+		"cobrowse_joined", "transfer", "end", "wrapup", "canned":
+		return cmd
+	}
+	return "unknown"
+}

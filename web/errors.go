@@ -1,0 +1,67 @@
+package web
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"agentd"
+	"agentd/web/templates"
+)
+
+// ErrorHandler is the one Echo error handler: JSON for APIs and sockets, a templ error page for
+// pages. Internal errors are logged once, here, with the request's method and route; their
+// details never reach the client.
+func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		status, code, msg := http.StatusInternalServerError, "internal", "Internal error."
+		if he, ok := errors.AsType[*echo.HTTPError](err); ok {
+			status, code = he.Code, strings.ToLower(strings.ReplaceAll(http.StatusText(he.Code), " ", "_"))
+			msg = http.StatusText(he.Code)
+		} else {
+			status, code, msg = Status(err), agentd.ErrorCode(err), agentd.ErrorMessage(err)
+		}
+		if status >= 500 {
+			logger.Error("request failed", "method", c.Request().Method, "path", c.Path(), "err", err)
+			code, msg = "internal", "Something went wrong on our side. Please try again."
+		}
+		if WantsHTML(c) {
+			_ = Render(c, status, templates.ErrorPage(status, http.StatusText(status), msg))
+			return
+		}
+		_ = c.JSON(status, map[string]any{"error": map[string]string{"code": code, "description": msg}})
+	}
+}
+
+// Status is the HTTP status of an application error: the one table from error classes to
+// statuses.
+func Status(err error) int {
+	switch agentd.ErrorClass(err) {
+	case agentd.EINVALID:
+		return http.StatusBadRequest
+	case agentd.ENOTFOUND:
+		return http.StatusNotFound
+	case agentd.ECONFLICT:
+		return http.StatusConflict
+	case agentd.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case agentd.EFORBIDDEN:
+		return http.StatusForbidden
+	case agentd.ERATELIMITED:
+		return http.StatusTooManyRequests
+	}
+	return http.StatusInternalServerError
+}
+
+// WantsHTML tells pages (which get redirects and error pages) from API calls (which get JSON).
+func WantsHTML(c echo.Context) bool {
+	r := c.Request()
+	return r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html") ||
+		strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded")
+}

@@ -1,0 +1,114 @@
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/gorilla/websocket"
+	"github.com/labstack/echo/v4"
+
+	"agentd/chat"
+)
+
+// Sockets runs every websocket of a node: it upgrades the request, registers the connection with
+// the hub, runs its two pumps and, at shutdown, closes them all with 1001 and waits for every
+// pump to stop, so nothing uses the database pool after Main closes it. Websocket handlers are
+// hijacked connections: http.Server.Shutdown does not wait for them, Sockets does.
+type Sockets struct {
+	hub     *Hub
+	metrics *Metrics
+	logger  *slog.Logger
+
+	ctx    context.Context // cancelled at shutdown; parent of every connection's work
+	cancel context.CancelFunc
+
+	mu     sync.Mutex // guards closed and the Add side of running
+	closed bool
+	// running counts connections from before their upgrade until both pumps have stopped.
+	running sync.WaitGroup
+}
+
+// SocketsDeps is what Sockets is built from.
+type SocketsDeps struct {
+	Hub     *Hub
+	Metrics *Metrics // may be nil
+	Logger  *slog.Logger
+}
+
+// NewSockets returns the node's socket runner.
+func NewSockets(d SocketsDeps) *Sockets {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Sockets{hub: d.Hub, metrics: d.Metrics, logger: d.Logger, ctx: ctx, cancel: cancel}
+}
+
+// Hub returns the hub connections are registered with.
+func (s *Sockets) Hub() *Hub { return s.hub }
+
+// Subscriber is a surface's connection as the hub sees it: a *Conn with the surface's Notify,
+// which turns a notification into marks on the connection. Notify must not block.
+type Subscriber interface {
+	Notify(n chat.Notification)
+	Resync()
+	Close(reason CloseReason)
+}
+
+// Serve upgrades the request and runs the connection until it closes. open builds the surface's
+// handler and subscriber for the new connection; it may refuse it by returning a close reason
+// (after writing an explanation with Conn.WriteDirect). Serve returns after both pumps stopped and
+// the connection left the hub.
+func (s *Sockets) Serve(c echo.Context, opts ConnOptions, open func(*Conn) (Handler, Subscriber, *CloseReason)) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "server shutting down")
+	}
+	s.running.Add(1)
+	s.mu.Unlock()
+	defer s.running.Done()
+
+	up := websocket.Upgrader{
+		Subprotocols:    opts.Subprotocols,
+		ReadBufferSize:  4096,
+		WriteBufferSize: 4096,
+		// Origins are checked by each surface after the upgrade, so a refused page gets a
+		// readable reason (an error frame and a close code) instead of a failed handshake.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	ws, err := up.Upgrade(c.Response(), c.Request(), nil)
+	if err != nil {
+		return nil // the upgrader answered already
+	}
+	conn := newConn(ws, opts, s.logger, s.metrics.Dropped)
+	h, sub, refused := open(conn)
+	if refused != nil {
+		conn.Close(*refused)
+		return nil
+	}
+	if !s.hub.Register(sub) {
+		conn.Close(CloseGoingAway)
+		return nil
+	}
+	defer s.hub.Unregister(sub)
+	conn.run(s.ctx, h)
+	return nil
+}
+
+// Shutdown closes every websocket with 1001 (going away) so clients reconnect, possibly to
+// another node, refuses new ones, stops the connections' work and waits (up to ctx) until every
+// pump has stopped. Call it after the HTTP server stopped accepting.
+func (s *Sockets) Shutdown(ctx context.Context) {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.hub.CloseAll(CloseGoingAway)
+	s.cancel()
+	done := make(chan struct{})
+	go func() { s.running.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.logger.Warn("websocket pumps still running at shutdown")
+	}
+}
