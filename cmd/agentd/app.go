@@ -14,12 +14,13 @@ import (
 
 	"agentd/agent"
 	"agentd/chat"
+	"agentd/jobs"
 	"agentd/postgres"
 	"agentd/web"
 )
 
-// Main is one agentd node: configuration, pool, hub, LISTEN connection and HTTP server. Tests
-// start it on 127.0.0.1:0 exactly as `agentd serve` does.
+// Main is one agentd node: configuration, pool, hub, LISTEN connection, background jobs and HTTP
+// server. Tests start it on 127.0.0.1:0 exactly as `agentd serve` does.
 type Main struct {
 	Config Config
 	Logger *slog.Logger
@@ -29,6 +30,7 @@ type Main struct {
 	Agents   *agent.Service
 	Server   *web.Server
 	Listener *postgres.Listener
+	Jobs     *jobs.Runner
 
 	ln     net.Listener
 	http   *http.Server
@@ -95,6 +97,10 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Listener = postgres.NewListener(m.Config.DatabaseURL, m.Config.NodeID, hub, hub.Resync, m.Logger)
 	m.Server = web.NewServer(m.Config.Web, m.Agents, agent.NewAdmin(agentStore, m.Agents), hub, metrics, m.ready, m.Logger)
 
+	if err := m.startJobs(ctx); err != nil {
+		return err
+	}
+
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancel = cancel
 	m.wg.Go(func() { m.Listener.Run(runCtx) })
@@ -157,6 +163,7 @@ func (m *Main) Close() error {
 		m.cancel()
 	}
 	m.wg.Wait()
+	m.stopJobs(ctx) // River works on the pool: before it closes
 	if m.DB != nil {
 		m.DB.Close()
 	}
