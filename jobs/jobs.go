@@ -57,10 +57,10 @@ func New(deps Deps) (*Runner, error) {
 		return nil, errors.New("jobs: Pool, Store and Logger are required")
 	}
 	cfg := deps.Config
-	if cfg.CommandRetention == 0 {
+	if cfg.CommandRetention <= 0 {
 		cfg.CommandRetention = DefaultConfig.CommandRetention
 	}
-	if cfg.PruneInterval == 0 {
+	if cfg.PruneInterval <= 0 {
 		cfg.PruneInterval = DefaultConfig.PruneInterval
 	}
 	logger := deps.Logger.With("component", "jobs")
