@@ -3,9 +3,13 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/tern/v2/migrate"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
 
 	"agentd/migrations"
 )
@@ -26,8 +30,15 @@ func newMigrator(ctx context.Context, conn *pgx.Conn) (*migrate.Migrator, error)
 	return m, nil
 }
 
-// Migrate applies pending migrations. tern holds a Postgres advisory lock while it migrates, so
-// several nodes starting together apply each migration once.
+// newRiverMigrator returns the migrator of River's own tables (river_job, river_leader, ...),
+// which the jobs package needs. River logs each step at Info; Migrate reports the count instead.
+func newRiverMigrator(pool *pgxpool.Pool) (*rivermigrate.Migrator[pgx.Tx], error) {
+	return rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
+}
+
+// Migrate applies pending migrations, agentd's and then River's, and returns how many it applied
+// in all. It holds a Postgres advisory lock throughout, so several nodes starting together apply
+// each migration once.
 func Migrate(ctx context.Context, databaseURL string) (applied int, err error) {
 	cfg, err := connConfig(databaseURL)
 	if err != nil {
@@ -39,7 +50,8 @@ func Migrate(ctx context.Context, databaseURL string) (applied int, err error) {
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	// tern takes an advisory lock inside Migrate; this one also covers reading the version before
-	// and after, so the count reported is what this call applied, not what a concurrent node did.
+	// and after, and River's migrations, so the count reported is what this call applied, not
+	// what a concurrent node did.
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrateLockKey); err != nil {
 		return 0, fmt.Errorf("postgres: migrate: lock: %w", err)
 	}
@@ -59,18 +71,45 @@ func Migrate(ctx context.Context, databaseURL string) (applied int, err error) {
 	if err != nil {
 		return 0, fmt.Errorf("postgres: migrate: %w", err)
 	}
-	return int(after - before), nil
+	river, err := migrateRiver(ctx, databaseURL)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: migrate river: %w", err)
+	}
+	return int(after-before) + river, nil
 }
 
-// MigrationsCurrent reports whether every embedded migration has been applied (for /readyz).
-func (db *DB) MigrationsCurrent(ctx context.Context) (bool, error) {
-	conn, err := db.Pool.Acquire(ctx)
+// migrateRiver applies River's pending migrations, each in its own transaction as River requires:
+// its MigrateTx, which would run them on our locked connection, is deprecated because some of
+// its migrations cannot share one transaction (004 adds an enum value that 006 uses). River's
+// migrator runs on a pool, so it gets a one-connection pool of its own; the caller's advisory
+// lock, held on another connection, still keeps concurrent agentd migrators out.
+func migrateRiver(ctx context.Context, databaseURL string) (int, error) {
+	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
-		return false, err
+		return 0, fmt.Errorf("invalid database URL: %s", describeParseError(err))
 	}
-	defer conn.Release()
+	cfg.MaxConns = 1
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer pool.Close()
+	rm, err := newRiverMigrator(pool)
+	if err != nil {
+		return 0, err
+	}
+	res, err := rm.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	if err != nil {
+		return 0, err
+	}
+	return len(res.Versions), nil
+}
+
+// MigrationsCurrent reports whether every embedded migration, agentd's and River's, has been
+// applied (for /readyz).
+func (db *DB) MigrationsCurrent(ctx context.Context) (bool, error) {
 	var current int32
-	err = conn.QueryRow(ctx, "SELECT version FROM "+versionTable).Scan(&current)
+	err := db.Pool.QueryRow(ctx, "SELECT version FROM "+versionTable).Scan(&current)
 	if err != nil {
 		return false, translate(err)
 	}
@@ -78,5 +117,16 @@ func (db *DB) MigrationsCurrent(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return int(current) == len(files), nil
+	if int(current) != len(files) {
+		return false, nil
+	}
+	rm, err := newRiverMigrator(db.Pool)
+	if err != nil {
+		return false, err
+	}
+	res, err := rm.Validate(ctx, nil)
+	if err != nil {
+		return false, translate(err)
+	}
+	return res.OK, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"agentd/agent"
 	"agentd/chat"
+	"agentd/jobs"
 	"agentd/postgres"
 	"agentd/web"
 	"agentd/web/admin"
@@ -22,9 +23,9 @@ import (
 	"agentd/web/survey"
 )
 
-// Main is one agentd node: configuration, pool, domain services, LISTEN connection, sockets and
-// HTTP server, all wired here and nowhere else. Tests start it on 127.0.0.1:0 exactly as
-// `agentd serve` does.
+// Main is one agentd node: configuration, pool, domain services, LISTEN connection, background
+// jobs, sockets and HTTP server, all wired here and nowhere else. Tests start it on 127.0.0.1:0
+// exactly as `agentd serve` does.
 type Main struct {
 	Config Config
 	Logger *slog.Logger
@@ -43,6 +44,7 @@ type Main struct {
 	Sockets  *web.Sockets
 	Server   *web.Server
 	Listener *postgres.Listener
+	Jobs     *jobs.Runner
 
 	ln     net.Listener
 	http   *http.Server
@@ -156,6 +158,10 @@ func (m *Main) Run(ctx context.Context) error {
 			survey.New(survey.Deps{Surveys: m.Surveys, Cookies: auth.Cookies()}),
 		}})
 
+	if err := m.startJobs(ctx); err != nil {
+		return err
+	}
+
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancel = cancel
 	m.wg.Go(func() { m.Listener.Run(runCtx) })
@@ -220,6 +226,7 @@ func (m *Main) Close() error {
 		m.cancel()
 	}
 	m.wg.Wait()
+	m.stopJobs(ctx) // River works on the pool: before it closes
 	if m.DB != nil {
 		m.DB.Close()
 	}

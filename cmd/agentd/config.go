@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"crypto/rand"
 	"errors"
 	"flag"
@@ -16,6 +17,7 @@ import (
 
 	"agentd/agent"
 	"agentd/chat"
+	"agentd/jobs"
 	"agentd/userdata"
 	"agentd/web/customer"
 )
@@ -33,8 +35,11 @@ type Config struct {
 	Agent          agent.Config
 	Router         agent.RouterConfig
 	Accounts       agent.AccountsConfig
+	Jobs           jobs.Config
 	MetricsToken   string
 	allowedOrigins string
+	// commandRetention is AGENTD_COMMAND_RETENTION as given; load parses it into Jobs.
+	commandRetention string
 }
 
 // env returns the environment variable or def.
@@ -55,6 +60,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Agent.CoBrowseURL, "cobrowse-url", env("AGENTD_COBROWSE_URL", ""), "co-browse provider URL template with {CoBrowseSessionId} and {interactionId} (AGENTD_COBROWSE_URL)")
 	fs.StringVar(&c.MetricsToken, "metrics-token", env("AGENTD_METRICS_TOKEN", ""), "bearer token for /metrics; without it only loopback may scrape (AGENTD_METRICS_TOKEN)")
 	fs.StringVar(&c.LogFormat, "log-format", env("AGENTD_LOG_FORMAT", "text"), "log format: text or json (AGENTD_LOG_FORMAT)")
+	fs.StringVar(&c.commandRetention, "command-retention", env("AGENTD_COMMAND_RETENTION", ""), "how long a customer command id is honoured before its stored result is pruned; default 24h (AGENTD_COMMAND_RETENTION)")
 }
 
 // load validates the flags and reads the numeric settings from the environment. Every error is
@@ -148,6 +154,20 @@ func (c *Config) load() error {
 		return errors.New("AGENTD_SESSION_MAX_AGE must be a positive duration such as 168h")
 	}
 	c.Accounts.SessionMaxAge = d
+	// The flag, else the environment (also for a Config set in code), else a value set in code.
+	if v := cmp.Or(c.commandRetention, env("AGENTD_COMMAND_RETENTION", "")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return errors.New("AGENTD_COMMAND_RETENTION must be a positive duration such as 24h")
+		}
+		c.Jobs.CommandRetention = d
+	}
+	if c.Jobs.CommandRetention <= 0 {
+		c.Jobs.CommandRetention = jobs.DefaultConfig.CommandRetention
+	}
+	if c.Jobs.PruneInterval <= 0 {
+		c.Jobs.PruneInterval = jobs.DefaultConfig.PruneInterval
+	}
 	for name, v := range map[string]string{"AGENTD_PUBLIC_URL": c.Agent.PublicURL, "AGENTD_COBROWSE_URL": c.Agent.CoBrowseURL} {
 		if v == "" {
 			continue

@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"agentd/jobs"
 	"agentd/userdata"
 	"agentd/web/customer"
 )
@@ -27,6 +29,8 @@ func TestConfigErrors(t *testing.T) {
 		"ErrBadAddr":        {[]string{"serve", "--database-url=postgres://x@127.0.0.1/x", "--addr=8080"}, "AGENTD_ADDR"},
 		"ErrBadLogFormat":   {[]string{"serve", "--database-url=postgres://x@127.0.0.1/x", "--log-format=xml"}, "AGENTD_LOG_FORMAT"},
 		"ErrUnknownCommand": {[]string{"launch"}, "unknown command"},
+		"ErrBadRetention":   {[]string{"serve", "--database-url=postgres://x@127.0.0.1/x", "--command-retention=forever"}, "AGENTD_COMMAND_RETENTION must be a positive duration"},
+		"ErrZeroRetention":  {[]string{"serve", "--database-url=postgres://x@127.0.0.1/x", "--command-retention=0s"}, "AGENTD_COMMAND_RETENTION must be a positive duration"},
 		"ErrStrayArgument":  {[]string{"serve", "--database-url=postgres://x@127.0.0.1/x", "extra"}, "unexpected argument"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -134,22 +138,27 @@ func TestConfigSetInCode(t *testing.T) {
 	c := Config{Addr: "127.0.0.1:0", DatabaseURL: "postgres://x@127.0.0.1/x", LogFormat: "text"}
 	c.Customer.StartsPerMinute = 1000
 	c.Chat.UserDataLimits.MaxKeys = 5
+	c.Jobs.PruneInterval = time.Minute
 	if err := c.load(); err != nil {
 		t.Fatal(err)
 	}
-	if c.Customer.StartsPerMinute != 1000 || c.Customer.StartBurst != 1000 || c.Chat.UserDataLimits.MaxKeys != 5 {
-		t.Fatalf("code-set values lost: starts %d burst %d max keys %d", c.Customer.StartsPerMinute, c.Customer.StartBurst, c.Chat.UserDataLimits.MaxKeys)
+	if c.Customer.StartsPerMinute != 1000 || c.Customer.StartBurst != 1000 || c.Chat.UserDataLimits.MaxKeys != 5 || c.Jobs.PruneInterval != time.Minute {
+		t.Fatalf("code-set values lost: starts %d burst %d max keys %d prune interval %v",
+			c.Customer.StartsPerMinute, c.Customer.StartBurst, c.Chat.UserDataLimits.MaxKeys, c.Jobs.PruneInterval)
 	}
-	if c.Customer.ConnectsPerMinute != customer.DefaultConfig.ConnectsPerMinute || c.Chat.UserDataLimits.MaxValueBytes != userdata.DefaultLimits.MaxValueBytes {
-		t.Fatalf("unset values not defaulted: %+v %+v", c.Customer, c.Chat.UserDataLimits)
+	if c.Customer.ConnectsPerMinute != customer.DefaultConfig.ConnectsPerMinute || c.Chat.UserDataLimits.MaxValueBytes != userdata.DefaultLimits.MaxValueBytes ||
+		c.Jobs.CommandRetention != jobs.DefaultConfig.CommandRetention {
+		t.Fatalf("unset values not defaulted: %+v %+v %+v", c.Customer, c.Chat.UserDataLimits, c.Jobs)
 	}
 	t.Setenv("AGENTD_USERDATA_MAX_KEYS", "7")
+	t.Setenv("AGENTD_COMMAND_RETENTION", "90m")
 	c2 := Config{Addr: "127.0.0.1:0", DatabaseURL: "postgres://x@127.0.0.1/x", LogFormat: "text"}
 	c2.Chat.UserDataLimits.MaxKeys = 5
+	c2.Jobs.CommandRetention = time.Hour
 	if err := c2.load(); err != nil {
 		t.Fatal(err)
 	}
-	if c2.Chat.UserDataLimits.MaxKeys != 7 {
-		t.Fatalf("the environment did not override: %d", c2.Chat.UserDataLimits.MaxKeys)
+	if c2.Chat.UserDataLimits.MaxKeys != 7 || c2.Jobs.CommandRetention != 90*time.Minute {
+		t.Fatalf("the environment did not override: max keys %d, command retention %v", c2.Chat.UserDataLimits.MaxKeys, c2.Jobs.CommandRetention)
 	}
 }

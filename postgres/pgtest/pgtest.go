@@ -14,6 +14,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io/fs"
 	"net/url"
 	"os"
@@ -23,6 +24,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
 
 	"agentd/migrations"
 	"agentd/postgres"
@@ -53,12 +56,18 @@ func setup() {
 		}
 		adminURL = srv.AdminURL
 	}
-	tmplName = "agentd_tmpl_" + migrationsHash()
+	hash, err := migrationsHash()
+	if err != nil {
+		setupErr = err
+		return
+	}
+	tmplName = "agentd_tmpl_" + hash
 	setupErr = ensureTemplate(ctx)
 }
 
-// migrationsHash names the template after the migrations, so a changed migration gets a new one.
-func migrationsHash() string {
+// migrationsHash names the template after the migrations postgres.Migrate applies, agentd's and
+// River's, so a changed migration or a River upgrade that brings new ones gets a new template.
+func migrationsHash() (string, error) {
 	h := sha256.New()
 	_ = fs.WalkDir(migrations.FS, ".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -69,7 +78,16 @@ func migrationsHash() string {
 		h.Write(b)
 		return nil
 	})
-	return hex.EncodeToString(h.Sum(nil))[:16]
+	// A nil pool is enough to list River's bundled migrations; nothing here touches a database.
+	rm, err := rivermigrate.New(riverpgxv5.New(nil), nil)
+	if err != nil {
+		return "", err
+	}
+	for _, v := range rm.AllVersions() {
+		fmt.Fprintf(h, "river/%03d_%s", v.Version, v.Name)
+		h.Write([]byte(v.SQLUp))
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
 }
 
 // ensureTemplate creates and migrates the template database once, across processes: an advisory
