@@ -105,10 +105,14 @@ func TestBrowserConsole(t *testing.T) {
 	poll(t, agentTab, "customer typing preview", `document.getElementById('typing-`+id+`')?.textContent.includes('I need he')`)
 	browse(t, agentTab, chromedp.SendKeys(chromedp.ID("message-"+id), "Hi Carol, how can I help?"))
 	poll(t, customer, "agent typing", `window.log.some(l => l.kind === "typing" && l.e.isTyping)`)
-	// A double click sends once.
-	browse(t, agentTab, chromedp.DoubleClick(chromedp.CSS(`#chat-`+id+` .composer button[type=submit]`)))
+	// A double click sends once. The absence of a second copy is checked once a later message has
+	// arrived: the console runs commands in order and the transcript keeps that order, so a copy
+	// sent by the second click would have reached the customer before it.
+	send := `#chat-` + id + ` .composer button[type=submit]`
+	browse(t, agentTab, chromedp.DoubleClick(chromedp.CSS(send)))
 	poll(t, customer, "agent message", `window.log.some(l => l.kind === 'message' && l.e.content.text === 'Hi Carol, how can I help?')`)
-	time.Sleep(300 * time.Millisecond)
+	browse(t, agentTab, chromedp.SendKeys(chromedp.ID("message-"+id), "Anything else?"), chromedp.Click(chromedp.CSS(send)))
+	poll(t, customer, "the next agent message", `window.log.some(l => l.kind === 'message' && l.e.content.text === 'Anything else?')`)
 	if n := eval[int](t, customer, `window.log.filter(l => l.kind === 'message' && l.e.content.text === 'Hi Carol, how can I help?').length`); n != 1 {
 		t.Fatalf("double click sent %d messages", n)
 	}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,7 +28,14 @@ func TestMain(m *testing.M) {
 // startNode runs a Main on 127.0.0.1:0 against dbURL, exactly as `agentd serve` wires it.
 func startNode(t testing.TB, dbURL string, configure ...func(*Config)) *Main {
 	t.Helper()
+	return startNodeAt(t, dbURL, nil, configure...)
+}
+
+// startNodeAt is startNode with the domain's clock set to now.
+func startNodeAt(t testing.TB, dbURL string, now func() time.Time, configure ...func(*Config)) *Main {
+	t.Helper()
 	m := NewMain()
+	m.Now = now
 	m.Config = Config{Addr: "127.0.0.1:0", DatabaseURL: dbURL, LogFormat: "text"}
 	for _, f := range configure {
 		f(&m.Config)
@@ -46,6 +54,14 @@ func startNode(t testing.TB, dbURL string, configure ...func(*Config)) *Main {
 	waitFor(t, "LISTEN connection", func() bool { return m.Listener.Connected() })
 	return m
 }
+
+// testClock is a domain clock a test moves ahead instead of sleeping: real time plus an offset.
+type testClock struct{ offset atomic.Int64 }
+
+func (c *testClock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+// Advance moves the clock d ahead.
+func (c *testClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 type testWriter struct{ t testing.TB }
 

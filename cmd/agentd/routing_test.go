@@ -125,7 +125,8 @@ func TestRouting(t *testing.T) {
 			t.Fatal(err)
 		}
 		c1.waitEvent("ended", func(ev frame) bool { return ev.str("kind") == "session_ended" })
-		time.Sleep(200 * time.Millisecond)
+		// A routing pass of our own: once it returns, an offer to Bob would be committed.
+		m.Router.RouteOnce(ctx)
 		if as, _ := m.Agents.Assignment(ctx, b, id2); as.State == agent.AssignOffered {
 			t.Fatal("declined chat offered to the same agent again")
 		}
@@ -333,7 +334,8 @@ func TestConcurrentCapacity(t *testing.T) {
 // TestRoutingOrder: the oldest queued chat is offered first, to the agent idle the longest.
 func TestRoutingOrder(t *testing.T) {
 	t.Parallel()
-	m := startNode(t, newDB(t), func(c *Config) { c.Router.RouteInterval = 20 * time.Millisecond })
+	clock := &testClock{}
+	m := startNodeAt(t, newDB(t), clock.Now, func(c *Config) { c.Router.RouteInterval = 20 * time.Millisecond })
 	ctx := context.Background()
 	for _, s := range []string{"idle", "oldest"} {
 		if err := m.DB.EnsureService(ctx, s, s, chat.Strategy{}); err != nil {
@@ -345,14 +347,14 @@ func TestRoutingOrder(t *testing.T) {
 	first := newAgent(t, m, "first", 1, "idle")
 	second := newAgent(t, m, "second", 1, "idle")
 	ready(t, m, first)
-	time.Sleep(20 * time.Millisecond)
+	clock.Advance(time.Second)
 	ready(t, m, second)
 	_, d := startSession(t, m, map[string]any{"service": "idle"})
 	waitOffer(t, m, first, d.str("session_id"))
 
 	// Oldest first: two chats wait; the agent who becomes ready gets the older one.
 	_, older := startSession(t, m, map[string]any{"service": "oldest"})
-	time.Sleep(20 * time.Millisecond)
+	clock.Advance(time.Second)
 	_, newer := startSession(t, m, map[string]any{"service": "oldest"})
 	third := newAgent(t, m, "third", 1, "oldest")
 	ready(t, m, third)
@@ -657,7 +659,6 @@ func TestPendingSince(t *testing.T) {
 	if first == nil {
 		t.Fatal("a customer message did not start the clock")
 	}
-	time.Sleep(5 * time.Millisecond)
 	mustOK(t, c.do("send_message", map[string]any{"text": "second"}))
 	if p := pending(); p == nil || !p.Equal(*first) {
 		t.Fatalf("a second customer message moved the clock: %v, want %v", p, first)
