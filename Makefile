@@ -2,7 +2,8 @@
 #
 #   make run        start the dev server (go run ./cmd/agentd dev); it finds or
 #                   starts a private PostgreSQL in .agentd/pgdata on port 54320
-#   make test       go vet + all tests (needs PostgreSQL server binaries and chromium)
+#   make test       make lint + all tests (needs PostgreSQL server binaries and chromium)
+#   make lint       go vet, gofmt, staticcheck and errorlint (pinned, run as go tools)
 #   make test-race  the same tests with the race detector (slower)
 #   make build      bin/agentd
 #   make generate   regenerate templ components
@@ -14,7 +15,7 @@ BIN     ?= bin/agentd
 PGDATA  ?= .agentd/pgdata
 TESTFLAGS ?=
 
-.PHONY: all run test test-race generate build fmt vet clean deps-postgres deps-test pg-stop
+.PHONY: all run test test-race lint generate build fmt vet clean deps-postgres deps-test pg-stop
 
 all: build
 
@@ -27,13 +28,19 @@ deps-test:
 run: deps-postgres
 	$(GO) run ./cmd/agentd dev
 
-test: deps-test
-	$(GO) vet ./...
+test: deps-test lint
 	$(GO) test -count=1 -timeout 20m $(TESTFLAGS) ./...
 
-test-race: deps-test
-	$(GO) vet ./...
+test-race: deps-test lint
 	$(GO) test -race -count=1 -timeout 30m $(TESTFLAGS) ./...
+
+# The tree stays as clean as it is: any gofmt difference, vet, staticcheck or errorlint finding
+# fails the build. The linters' versions are pinned in go.mod's tool block.
+lint:
+	$(GO) vet ./...
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt -l: not formatted:"; echo "$$unformatted"; exit 1; fi
+	$(GO) tool staticcheck ./...
+	$(GO) tool go-errorlint ./...
 
 generate:
 	$(GO) tool templ generate

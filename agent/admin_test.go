@@ -70,7 +70,7 @@ func TestInvalidFieldsAndFieldsOf(t *testing.T) {
 	if !errors.As(err, &ae) || ae.Class != agentd.EINVALID || ae.Code != "invalid_argument" || ae.Message != correctFields {
 		t.Errorf("wrapped error %+v", ae)
 	}
-	if errors.Unwrap(err) != error(inv.err) {
+	if u := errors.Unwrap(err); !errors.Is(u, inv.err) || u.Error() != inv.err.Error() {
 		t.Error("Unwrap does not return the *agentd.Error")
 	}
 	if err.Error() != inv.err.Error() || !strings.Contains(err.Error(), correctFields) {
@@ -104,10 +104,11 @@ func TestOnField(t *testing.T) {
 	if onField(nil, "name", "service_exists") != nil {
 		t.Error("onField(nil) != nil")
 	}
-	if got := onField(other, "name", "service_exists"); got != error(other) {
+	// Unchanged: the same error, not a wrapped copy of it.
+	if got := onField(other, "name", "service_exists"); !errors.Is(got, other) || got.Error() != other.Error() {
 		t.Errorf("an error with another code changed: %v", got)
 	}
-	if got := onField(internal, "name", "service_exists"); got != internal {
+	if got := onField(internal, "name", "service_exists"); !errors.Is(got, internal) || got.Error() != internal.Error() {
 		t.Errorf("an internal error changed: %v", got)
 	}
 	got := wantFields(t, onField(exists, "name", "x", "service_exists"), "name")

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -151,7 +152,7 @@ func newClient(t testing.TB, ws *websocket.Conn) *client {
 			_, b, err := ws.ReadMessage()
 			if err != nil {
 				c.mu.Lock()
-				if ce, ok := err.(*websocket.CloseError); ok {
+				if ce, ok := errors.AsType[*websocket.CloseError](err); ok {
 					c.close = ce
 				}
 				c.mu.Unlock()
