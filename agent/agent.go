@@ -1,7 +1,13 @@
 // Package agent holds the agent side of agentd: users and their roles, presence and capacity,
 // routing (which queued chat goes to which agent), offers, transfer, wrap-up, the after-chat survey
-// and the co-browse launch rule. It imports neither HTTP nor SQL: web/ calls it and postgres/
-// implements its Store.
+// and the co-browse launch rule. It imports neither HTTP nor SQL: the web surfaces call it and
+// postgres implements its stores.
+//
+// It is several services, each built from a Deps struct with the narrow store interface it
+// declares and an injected clock: Accounts (users, sign-in, browser sessions), Router (the
+// routing loop, woken through its Wakeup mailbox), Service (an agent's work on chats), Surveys,
+// History and Admin. Service decides and validates; the store commits each operation once,
+// with its UserData, audit row and notifications.
 package agent
 
 import (

@@ -1,6 +1,7 @@
 // Package chat holds interactions, parties, the transcript, custom notices and the session service
-// that customer and agent commands go through. It knows nothing of HTTP or SQL: the web package
-// calls it, and it persists through the Store it is given.
+// that customer and agent commands go through. It knows nothing of HTTP or SQL: the web surfaces
+// and the agent package call it, and it persists through the Store it is given, whose every
+// changing method is one commit that also announces what changed (Notification).
 package chat
 
 import (

@@ -1,5 +1,19 @@
 // Package postgres is agentd's only SQL adapter: the pool, migrations, every statement, the one
-// place driver errors are translated, and LISTEN/NOTIFY fan-out between nodes.
+// place driver errors are translated (translate), and LISTEN/NOTIFY fan-out between nodes.
+//
+// Every changing operation is one unit of work, a Tx run by the node's Committer: the change,
+// its transcript events, its audit row and the notifications it announces commit together
+// (NOTIFY is sent inside the transaction, so other nodes hear of it only if it commits; this
+// node's fan-out gets it right after the commit). Operations that other packages compose into
+// their own commit have exported XxxTx variants taking the *Tx.
+//
+// Times the domain compares (offer deadlines, presence, queue order, session expiry, the end of a
+// chat) come from the domain's clock as arguments, so one clock both sets and reads them; now()
+// and clock_timestamp() only stamp records nobody compares against the domain's clock.
+//
+// Files hold one aggregate each: interactions, transcript, userdata, notices (the chat store);
+// users, routing, assignments, agentwork, surveys, canned, admin (the agent store); tx, wire and
+// listen for the unit of work and the fan-out between nodes.
 package postgres
 
 import (

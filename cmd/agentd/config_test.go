@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"agentd/agent"
 	"agentd/jobs"
 	"agentd/userdata"
 	"agentd/web/customer"
@@ -160,5 +161,31 @@ func TestConfigSetInCode(t *testing.T) {
 	}
 	if c2.Chat.UserDataLimits.MaxKeys != 7 || c2.Jobs.CommandRetention != 90*time.Minute {
 		t.Fatalf("the environment did not override: max keys %d, command retention %v", c2.Chat.UserDataLimits.MaxKeys, c2.Jobs.CommandRetention)
+	}
+}
+
+// TestSessionMaxAgeSetting: AGENTD_SESSION_MAX_AGE defaults to a week, a value set in code is kept
+// unless the environment sets one, and a bad value is one line naming the variable.
+func TestSessionMaxAgeSetting(t *testing.T) {
+	base := func() Config { return Config{Addr: "127.0.0.1:0", DatabaseURL: "postgres://x@127.0.0.1/x", LogFormat: "text"} }
+	c := base()
+	if err := c.load(); err != nil || c.Accounts.SessionMaxAge != agent.DefaultSessionMaxAge {
+		t.Fatalf("default: %v %v", c.Accounts.SessionMaxAge, err)
+	}
+	c = base()
+	c.Accounts.SessionMaxAge = 2 * time.Hour
+	if err := c.load(); err != nil || c.Accounts.SessionMaxAge != 2*time.Hour {
+		t.Fatalf("set in code: %v %v", c.Accounts.SessionMaxAge, err)
+	}
+	t.Setenv("AGENTD_SESSION_MAX_AGE", "36h")
+	if err := c.load(); err != nil || c.Accounts.SessionMaxAge != 36*time.Hour {
+		t.Fatalf("from the environment: %v %v", c.Accounts.SessionMaxAge, err)
+	}
+	for _, bad := range []string{"forever", "0s", "-1h"} {
+		t.Setenv("AGENTD_SESSION_MAX_AGE", bad)
+		c := base()
+		if err := c.load(); err == nil || !strings.Contains(err.Error(), "AGENTD_SESSION_MAX_AGE must be a positive duration") {
+			t.Fatalf("%q: %v", bad, err)
+		}
 	}
 }
