@@ -13,19 +13,23 @@ import (
 // store's XxxTx methods with the agent side's own rows (audit, survey token), so nothing is ever
 // half written and a retried operation finds either all of it or none.
 
-// activeParty returns the agent's party in an interaction whose row the caller has locked: the
-// agent must hold an accepted (active) assignment on it.
-func activeParty(ctx context.Context, tx *Tx, userID int64, interactionID string) (string, error) {
+// lockAgentChat locks an interaction (the lock order starts there) and returns it with the
+// agent's party in it: the agent must hold an accepted (active) assignment on it.
+func lockAgentChat(ctx context.Context, tx *Tx, userID int64, interactionID string) (chat.Interaction, string, error) {
+	in, err := lockInteraction(ctx, tx, interactionID)
+	if err != nil {
+		return in, "", err
+	}
 	var state, partyID string
-	err := tx.QueryRow(ctx, `SELECT state, coalesce(party_id::text, '') FROM assignments
+	err = tx.QueryRow(ctx, `SELECT state, coalesce(party_id::text, '') FROM assignments
 		WHERE interaction_id = $1 AND user_id = $2 AND state IN ('offered', 'active')`, interactionID, userID).Scan(&state, &partyID)
 	if err != nil {
-		return "", translate(err, errNotYours())
+		return in, "", translate(err, errNotYours())
 	}
 	if state != string(agent.AssignActive) || partyID == "" {
-		return "", agentd.Errorf(agentd.ECONFLICT, "not_accepted", "Accept the chat first.")
+		return in, "", agentd.Errorf(agentd.ECONFLICT, "not_accepted", "Accept the chat first.")
 	}
-	return partyID, nil
+	return in, partyID, nil
 }
 
 // End ends a chat on behalf of its agent: the agent's party leaves and the session ends with
@@ -33,11 +37,7 @@ func activeParty(ctx context.Context, tx *Tx, userID int64, interactionID string
 // chat that has ended already changes nothing.
 func (s *AgentStore) End(ctx context.Context, req agent.EndRequest) error {
 	return s.c.InTx(ctx, func(tx *Tx) error {
-		in, err := lockInteraction(ctx, tx, req.InteractionID)
-		if err != nil {
-			return err
-		}
-		partyID, err := activeParty(ctx, tx, req.UserID, req.InteractionID)
+		in, partyID, err := lockAgentChat(ctx, tx, req.UserID, req.InteractionID)
 		if err != nil {
 			return err
 		}
@@ -63,10 +63,7 @@ func (s *AgentStore) End(ctx context.Context, req agent.EndRequest) error {
 // command (same command id) answers as the first did and is audited once.
 func (s *AgentStore) ChangeUserData(ctx context.Context, req agent.UserDataEdit) error {
 	return s.c.InTx(ctx, func(tx *Tx) error {
-		if _, err := lockInteraction(ctx, tx, req.InteractionID); err != nil {
-			return err
-		}
-		partyID, err := activeParty(ctx, tx, req.UserID, req.InteractionID)
+		_, partyID, err := lockAgentChat(ctx, tx, req.UserID, req.InteractionID)
 		if err != nil {
 			return err
 		}
@@ -88,10 +85,7 @@ func (s *AgentStore) ChangeUserData(ctx context.Context, req agent.UserDataEdit)
 // own key, the notice to the customer and the audit row then commit together.
 func (s *AgentStore) CoBrowseJoined(ctx context.Context, req agent.CoBrowseRequest) error {
 	return s.c.InTx(ctx, func(tx *Tx) error {
-		if _, err := lockInteraction(ctx, tx, req.InteractionID); err != nil {
-			return err
-		}
-		partyID, err := activeParty(ctx, tx, req.UserID, req.InteractionID)
+		_, partyID, err := lockAgentChat(ctx, tx, req.UserID, req.InteractionID)
 		if err != nil {
 			return err
 		}
