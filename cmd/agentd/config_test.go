@@ -167,7 +167,9 @@ func TestConfigSetInCode(t *testing.T) {
 // TestSessionMaxAgeSetting: AGENTD_SESSION_MAX_AGE defaults to a week, a value set in code is kept
 // unless the environment sets one, and a bad value is one line naming the variable.
 func TestSessionMaxAgeSetting(t *testing.T) {
-	base := func() Config { return Config{Addr: "127.0.0.1:0", DatabaseURL: "postgres://x@127.0.0.1/x", LogFormat: "text"} }
+	base := func() Config {
+		return Config{Addr: "127.0.0.1:0", DatabaseURL: "postgres://x@127.0.0.1/x", LogFormat: "text"}
+	}
 	c := base()
 	if err := c.load(); err != nil || c.Accounts.SessionMaxAge != agent.DefaultSessionMaxAge {
 		t.Fatalf("default: %v %v", c.Accounts.SessionMaxAge, err)
