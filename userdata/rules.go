@@ -168,14 +168,13 @@ func Plan(actor Owner, existing map[string]Entry, changes []Change, lim Limits) 
 		if err != nil {
 			return nil, err
 		}
+		// The customer's keys are its own to read. Anyone else who writes a key makes it theirs,
+		// and it is visible only if that writer says so: a key the customer created first (say
+		// Disposition, before the agent's wrap-up) must not hand the customer what the agent
+		// writes into it. The console's edit form always says, with its "Visible to customer" box.
 		visible := actor == OwnerClient
-		switch {
-		case c.Visible != nil && actor != OwnerClient:
+		if c.Visible != nil && actor != OwnerClient {
 			visible = *c.Visible
-		case old != nil && actor != OwnerClient:
-			// Taking over a key keeps what the customer could see: an agent correcting the
-			// customer's FirstName must not make it vanish from the customer's page.
-			visible = wasVisible
 		}
 		if old == nil {
 			keys++

@@ -55,13 +55,22 @@ func TestPlan(t *testing.T) {
 		}
 	})
 
-	t.Run("OK_AgentTakesOverKeepsVisibility", func(t *testing.T) {
-		w, err := userdata.Plan(userdata.OwnerAgent, existing, []userdata.Change{{Key: "Mine", Value: "fixed"}, {Key: "Hidden", Value: "h2"}}, lim)
+	t.Run("OK_WriterDecidesVisibility", func(t *testing.T) {
+		// A key the customer created and could read becomes the agent's, hidden unless the
+		// agent marks it visible; the history keeps that the customer could see it before.
+		shown := true
+		w, err := userdata.Plan(userdata.OwnerAgent, existing, []userdata.Change{{Key: "Mine", Value: "fixed"}, {Key: "Hidden", Value: "h2", Visible: &shown}}, lim)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !w[0].Visible || w[0].Owner != userdata.OwnerAgent || w[1].Visible {
+		if w[0].Visible || !w[0].WasVisible || w[0].Owner != userdata.OwnerAgent || !w[1].Visible || w[1].Owner != userdata.OwnerAgent {
 			t.Fatalf("visibility after takeover: %+v", w)
+		}
+		for _, owner := range []userdata.Owner{userdata.OwnerSystem, userdata.OwnerStrategy, userdata.Owner("integration:crm")} {
+			w, err := userdata.Plan(owner, existing, []userdata.Change{{Key: "Mine", Value: "theirs"}}, lim)
+			if err != nil || w[0].Visible || w[0].Owner != owner {
+				t.Fatalf("%s takes over: %+v %v", owner, w, err)
+			}
 		}
 		_, err = userdata.Plan(userdata.OwnerAgent, existing, []userdata.Change{{Key: "Sys", Value: "no"}}, lim)
 		wantCode(t, err, "userdata_forbidden")
