@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/labstack/echo/v4"
 
@@ -149,9 +150,22 @@ func (a *Auth) handleLoginForm(c echo.Context) error {
 	return Render(c, http.StatusOK, templates.Login(csrf, safeNext(c.QueryParam("next")), "", ""))
 }
 
-// safeNext keeps post-login redirects on this site; "" when there is none to follow.
+// safeNext keeps post-login redirects on this site: it returns next when it is a path of this
+// site, and "" otherwise (there is none to follow). Browsers strip tabs and newlines from URLs and
+// read a backslash as a slash, so "/\tevil.example" or "/\\evil.example" would lead to another
+// host: anything with a control character or a backslash is refused, and so is anything that
+// does not parse as a bare absolute path.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	if len(next) > 2048 || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+		return ""
+	}
+	for _, r := range next {
+		if r < 0x20 || r == 0x7f || r == '\\' || unicode.IsSpace(r) || !unicode.IsPrint(r) {
+			return ""
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") {
 		return ""
 	}
 	return next

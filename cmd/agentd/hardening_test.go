@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
@@ -75,4 +77,38 @@ func mustUserData(t *testing.T, m *Main, id string) []userdata.Entry {
 		t.Fatal(err)
 	}
 	return es
+}
+
+// TestNoOpenRedirect (security probe finding 6): after signing in, next= only ever leads to a
+// page of this site.
+func TestNoOpenRedirect(t *testing.T) {
+	t.Parallel()
+	m := startNode(t, newDB(t))
+	newAgent(t, m, "rita", 1)
+	for _, next := range []string{"/%09/evil.example/", "/%5C/evil.example", "//evil.example", "https://evil.example", "/%0D%0A/evil.example"} {
+		c := httpClient(t)
+		// The sign-in form carries next on, and a signed-in visit to /login follows it.
+		_, page := get(t, c, m.URL()+"/login?next="+next)
+		csrf := hiddenCSRF.FindStringSubmatch(page)
+		if csrf == nil {
+			t.Fatal("no sign-in form")
+		}
+		resp, _ := postForm(t, c, m.URL()+"/login", url.Values{"_csrf": {csrf[1]}, "username": {"rita"}, "password": {"password-rita"}, "next": {mustUnescape(t, next)}})
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/console" {
+			t.Fatalf("sign-in with next=%s: %d to %q, want 303 to /console", next, resp.StatusCode, loc)
+		}
+		resp, _ = get(t, c, m.URL()+"/login?next="+next)
+		if loc := resp.Header.Get("Location"); loc != "/console" {
+			t.Fatalf("signed-in /login?next=%s leads to %q, want /console", next, loc)
+		}
+	}
+}
+
+func mustUnescape(t *testing.T, s string) string {
+	t.Helper()
+	u, err := url.QueryUnescape(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
