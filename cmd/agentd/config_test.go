@@ -105,6 +105,16 @@ func TestMetrics(t *testing.T) {
 		if resp, err := http.Get(m.URL() + "/healthz"); err == nil {
 			resp.Body.Close()
 		}
+		// Refused requests count with the status the client got (security probe finding 12).
+		newAgent(t, m, "mona", 1)
+		hc := httpClient(t)
+		login(t, hc, m.URL(), "mona", "password-mona")
+		if resp, _ := get(t, hc, m.URL()+"/admin"); resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("an agent on /admin: %d", resp.StatusCode)
+		}
+		if resp, _ := get(t, hc, m.URL()+"/console/history/not-a-chat"); resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("another's history: %d", resp.StatusCode)
+		}
 		status, body := scrape(t, m, "")
 		for _, want := range []string{
 			`agentd_commands_total{cmd="send_message",result="ok",surface="customer"} 1`,
@@ -112,6 +122,8 @@ func TestMetrics(t *testing.T) {
 			`agentd_websocket_connections 1`,
 			`agentd_queue_waiting{service="default"} 1`,
 			`agentd_http_requests_total{method="GET",route="/healthz",status="200"} 1`,
+			`agentd_http_requests_total{method="GET",route="/admin",status="403"} 1`,
+			`agentd_http_requests_total{method="GET",route="/console/history/:id",status="403"} 1`,
 		} {
 			if status != http.StatusOK || !strings.Contains(body, want) {
 				t.Fatalf("metrics (%d) lack %s", status, want)
