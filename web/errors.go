@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,12 @@ import (
 func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
+			return
+		}
+		if errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil {
+			// The client went away mid-request: nothing to answer, and not our error. Logged
+			// below ERROR, so nobody can fill the error log by hanging up.
+			logger.Debug("request aborted by the client", "method", c.Request().Method, "path", c.Path())
 			return
 		}
 		status, code, msg := http.StatusInternalServerError, "internal", "Internal error."
@@ -64,4 +71,15 @@ func WantsHTML(c echo.Context) bool {
 	r := c.Request()
 	return r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html") ||
 		strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded")
+}
+
+// LogCommandError logs a websocket command's internal error once, at ERROR, unless the command
+// only failed because its socket was closed meanwhile (ctx is the connection's): that is the
+// client going away, logged at DEBUG.
+func LogCommandError(ctx context.Context, logger *slog.Logger, cmd string, err error) {
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		logger.Debug("command aborted: the connection closed", "cmd", cmd)
+		return
+	}
+	logger.Error("command failed", "cmd", cmd, "err", err)
 }

@@ -66,6 +66,7 @@ func (s *Server) routes() *echo.Echo {
 	e.HideBanner, e.HidePort = true, true
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = ErrorHandler(s.d.Logger)
+	e.Pre(headAsGet)
 	e.Use(middleware.Recover())
 	if s.d.Metrics != nil {
 		e.Use(s.d.Metrics.middleware)
@@ -98,6 +99,28 @@ func (s *Server) routes() *echo.Echo {
 	})
 	return e
 }
+
+// headAsGet answers HEAD like GET: Echo routes HEAD only where a HEAD route is registered, so
+// without this a HEAD of a page (a monitor, a link checker) found no route. Echo routes with the
+// request's own method, so it is set to GET for the routing and the handler, the body is
+// discarded, and the method is HEAD again when the request is done.
+func headAsGet(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.Method != http.MethodHead {
+			return next(c)
+		}
+		r.Method = http.MethodGet
+		defer func() { r.Method = http.MethodHead }()
+		c.Response().Writer = headWriter{c.Response().Writer}
+		return next(c)
+	}
+}
+
+// headWriter sends the headers of a response and none of its body.
+type headWriter struct{ http.ResponseWriter }
+
+func (w headWriter) Write(p []byte) (int, error) { return len(p), nil }
 
 // contentSecurityPolicy allows our own resources only, plus frames from the co-browse provider.
 func contentSecurityPolicy(frameSrc string) string {

@@ -151,7 +151,7 @@ func (m *Main) Run(ctx context.Context) error {
 		SessionMaxAge: m.Accounts.Config().SessionMaxAge})
 	m.Server = web.NewServer(web.ServerDeps{Logger: logger, Metrics: metrics, Auth: auth, Ready: m.ready, FrameSrc: cfg.Agent.CoBrowseURL,
 		Surfaces: []web.Surface{
-			customer.New(customer.Deps{Config: cfg.Customer, Chat: m.Chat, Sockets: m.Sockets, Positions: positions, Metrics: metrics, Logger: logger}),
+			customer.New(customer.Deps{Config: cfg.Customer, PublicURL: cfg.Agent.PublicURL, Chat: m.Chat, Sockets: m.Sockets, Positions: positions, Metrics: metrics, Logger: logger}),
 			console.New(console.Deps{Desk: m.Agents, Accounts: m.Accounts, History: m.History, Chat: m.Chat, Auth: auth,
 				Sockets: m.Sockets, Metrics: metrics, Logger: logger}),
 			admin.New(admin.Deps{Admin: m.Admin, Auth: auth}),

@@ -257,6 +257,24 @@ func TestOrigin(t *testing.T) {
 		mustOK(t, same.do("start", nil))
 	})
 
+	// Security probe finding 13: agentd's own pages (the demo) may always connect, also when an
+	// allow-list is set, and an origin is its scheme, host and port.
+	t.Run("OK_OwnOriginWithAllowList", func(t *testing.T) {
+		m := startNode(t, db, func(c *Config) { c.allowedOrigins = "https://shop.example.com" })
+		own := dial(t, m, http.Header{"Origin": {m.URL()}})
+		mustOK(t, own.do("start", nil))
+	})
+
+	t.Run("ErrSameHostOtherScheme", func(t *testing.T) {
+		m := startNode(t, db)
+		c := dial(t, m, http.Header{"Origin": {strings.Replace(m.URL(), "http://", "https://", 1)}})
+		c.waitFrame("origin error", func(f frame) bool { return f.str("error", "code") == "origin_not_allowed" })
+		<-c.closed
+		if c.close == nil || c.close.Code != websocket.ClosePolicyViolation {
+			t.Fatalf("close: %v", c.close)
+		}
+	})
+
 	t.Run("ErrBadOriginConfig", func(t *testing.T) {
 		cfg := Config{Addr: "127.0.0.1:0", DatabaseURL: db, LogFormat: "text", allowedOrigins: "shop.example.com"}
 		if err := cfg.load(); err == nil || !strings.Contains(err.Error(), "AGENTD_ALLOWED_ORIGINS") {

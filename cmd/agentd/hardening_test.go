@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -111,4 +114,103 @@ func mustUnescape(t *testing.T, s string) string {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// TestPagesSignedOut (security probe finding 13): an unknown URL is a 404 for everyone (it used
+// to ask signed-out users to sign in, as JSON 401), a protected page sends them to the sign-in
+// page, and HEAD answers as GET does.
+func TestPagesSignedOut(t *testing.T) {
+	t.Parallel()
+	m := startNode(t, newDB(t))
+	do := func(method, path, accept string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, m.URL()+path, nil)
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := httpClient(t).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	for _, tc := range []struct {
+		method, path, accept string
+		status               int
+		location, typ        string
+	}{
+		{"GET", "/no-such-page", "text/html", 404, "", "text/html"},
+		{"GET", "/no-such-page", "", 404, "", "application/json"},
+		{"GET", "/console/no-such-page", "text/html", 404, "", "text/html"},
+		{"GET", "/console", "text/html", 303, "/login?next=%2Fconsole", ""},
+		{"GET", "/admin/no-such-page", "text/html", 303, "/login?next=%2Fadmin%2Fno-such-page", ""},
+		{"HEAD", "/console", "text/html", 303, "/login?next=%2Fconsole", ""},
+		{"HEAD", "/console", "", 401, "", "application/json"},
+		{"HEAD", "/login", "text/html", 200, "", "text/html"},
+		{"HEAD", "/healthz", "", 200, "", "application/json"},
+		{"HEAD", "/static/chat-service.js", "", 200, "", "text/javascript"},
+		{"HEAD", "/no-such-page", "text/html", 404, "", "text/html"},
+	} {
+		resp := do(tc.method, tc.path, tc.accept)
+		if resp.StatusCode != tc.status || resp.Header.Get("Location") != tc.location || !strings.HasPrefix(resp.Header.Get("Content-Type"), tc.typ) {
+			t.Errorf("%s %s (Accept %q): %d %q %q, want %d %q %q", tc.method, tc.path, tc.accept,
+				resp.StatusCode, resp.Header.Get("Location"), resp.Header.Get("Content-Type"), tc.status, tc.location, tc.typ)
+		}
+	}
+}
+
+// lockedBuffer is a log sink the node and the test share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestClientAbortIsNotAnError (security probe finding 13): a client that hangs up in the middle
+// of a request is logged below ERROR; before, anyone could fill the error log with "context
+// canceled" by hanging up.
+func TestClientAbortIsNotAnError(t *testing.T) {
+	t.Parallel()
+	var log lockedBuffer
+	m := startNodeWith(t, newDB(t), func(m *Main) {
+		m.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	newAgent(t, m, "abe", 1)
+	hc := httpClient(t)
+	login(t, hc, m.URL(), "abe", "password-abe")
+
+	// The console page waits on a lock the test holds, and the client gives up meanwhile.
+	ctx := context.Background()
+	tx, err := m.DB.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck
+	if _, err := tx.Exec(ctx, `LOCK TABLE services IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(rctx, http.MethodGet, m.URL()+"/console", nil)
+	req.Header.Set("Accept", "text/html")
+	if resp, err := hc.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("the console page answered while its query was blocked")
+	}
+	waitFor(t, "the aborted request to be logged", func() bool { return strings.Contains(log.String(), "request aborted by the client") })
+	if s := log.String(); strings.Contains(s, "level=ERROR") {
+		t.Fatalf("a client's hang-up was logged as an error:\n%s", s)
+	}
 }

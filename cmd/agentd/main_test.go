@@ -35,8 +35,14 @@ func startNode(t testing.TB, dbURL string, configure ...func(*Config)) *Main {
 // startNodeAt is startNode with the domain's clock set to now.
 func startNodeAt(t testing.TB, dbURL string, now func() time.Time, configure ...func(*Config)) *Main {
 	t.Helper()
+	return startNodeWith(t, dbURL, func(m *Main) { m.Now = now }, configure...)
+}
+
+// startNodeWith is startNode with setup applied to the Main after the test's own logger (set it to
+// capture the log).
+func startNodeWith(t testing.TB, dbURL string, setup func(*Main), configure ...func(*Config)) *Main {
+	t.Helper()
 	m := NewMain()
-	m.Now = now
 	m.Config = Config{Addr: "127.0.0.1:0", DatabaseURL: dbURL, LogFormat: "text"}
 	for _, f := range configure {
 		f(&m.Config)
@@ -48,6 +54,7 @@ func startNodeAt(t testing.TB, dbURL string, now func() time.Time, configure ...
 	if testing.Verbose() {
 		m.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	setup(m)
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -99,10 +99,12 @@ func New(d Deps) *Surface {
 		sockets: d.Sockets, hub: d.Sockets.Hub(), metrics: d.Metrics, logger: d.Logger, writeWait: d.WriteWait}
 }
 
-// Register adds the console's routes, for signed-in agents (and up).
+// Register adds the console's routes, for signed-in agents (and up). The check is on each route,
+// not on a group: an Echo group's middleware also runs for every unknown URL under its prefix,
+// and with the prefix "" that would answer every unknown URL of the site with "sign in".
 func (s *Surface) Register(e *echo.Echo) {
-	g := e.Group("", s.auth.Require(agent.RoleAgent))
-	g.GET("/console", s.handleConsole)
-	g.GET("/console/history/:id", s.handleHistory)
-	g.GET("/ws/console", s.handleSocket)
+	agents := s.auth.Require(agent.RoleAgent)
+	e.GET("/console", s.handleConsole, agents)
+	e.GET("/console/history/:id", s.handleHistory, agents)
+	e.GET("/ws/console", s.handleSocket, agents)
 }

@@ -99,7 +99,7 @@ func (c *conn) HandleFrame(ctx context.Context, typ int, frame []byte) {
 	case answered:
 	case err != nil:
 		if agentd.ErrorClass(err) == agentd.EINTERNAL {
-			c.Logger().Error("command failed", "cmd", *in.Cmd, "err", err)
+			web.LogCommandError(ctx, c.Logger(), *in.Cmd, err)
 		}
 		fail(agentd.ErrorCode(err), agentd.ErrorMessage(err))
 	default:

@@ -103,7 +103,10 @@ type Chat interface {
 
 // Deps is what the customer surface is built from.
 type Deps struct {
-	Config    Config
+	Config Config
+	// PublicURL is agentd's base URL as customers reach it (AGENTD_PUBLIC_URL): pages of agentd's
+	// own origin, such as /demo, may always open customer sockets.
+	PublicURL string
 	Chat      Chat
 	Sockets   *web.Sockets
 	Positions *QueuePositions
@@ -114,6 +117,7 @@ type Deps struct {
 // Surface serves /ws/chat and /demo.
 type Surface struct {
 	cfg          Config
+	ownOrigin    string // scheme://host[:port] of PublicURL
 	chat         Chat
 	sockets      *web.Sockets
 	hub          *web.Hub
@@ -139,8 +143,12 @@ func New(d Deps) *Surface {
 	if cfg.ConnectsPerMinute == 0 {
 		cfg.ConnectsPerMinute, cfg.ConnectBurst = DefaultConfig.ConnectsPerMinute, DefaultConfig.ConnectBurst
 	}
+	own := ""
+	if u, err := url.Parse(d.PublicURL); err == nil && u.Host != "" {
+		own = u.Scheme + "://" + strings.ToLower(u.Host)
+	}
 	return &Surface{
-		cfg: cfg, chat: d.Chat, sockets: d.Sockets, hub: d.Sockets.Hub(), positions: d.Positions, metrics: d.Metrics, logger: d.Logger,
+		cfg: cfg, ownOrigin: own, chat: d.Chat, sockets: d.Sockets, hub: d.Sockets.Hub(), positions: d.Positions, metrics: d.Metrics, logger: d.Logger,
 		startLimiter: web.NewIPLimiter(cfg.StartsPerMinute, cfg.StartBurst),
 		connLimiter:  web.NewIPLimiter(cfg.ConnectsPerMinute, cfg.ConnectBurst),
 	}
@@ -156,8 +164,10 @@ func (s *Surface) handleDemo(c echo.Context) error {
 	return web.Render(c, http.StatusOK, templates.Demo())
 }
 
-// originAllowed applies the origin allow-list. Without a list only same-origin pages may connect.
-// Requests without an Origin header come from non-browser clients, which could forge it anyway.
+// originAllowed applies the origin allow-list. An origin is scheme, host and port, all three
+// compared. agentd's own origin is always allowed, as AGENTD_PUBLIC_URL says it and as this
+// request reached it; AGENTD_ALLOWED_ORIGINS adds the websites that embed the chat. Requests
+// without an Origin header come from non-browser clients, which could forge it anyway.
 func (s *Surface) originAllowed(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
@@ -167,10 +177,14 @@ func (s *Surface) originAllowed(r *http.Request) bool {
 	if err != nil || u.Host == "" {
 		return false
 	}
-	if len(s.cfg.AllowedOrigins) == 0 {
-		return strings.EqualFold(u.Host, r.Host)
-	}
 	norm := u.Scheme + "://" + strings.ToLower(u.Host)
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if norm == s.ownOrigin || norm == scheme+"://"+strings.ToLower(r.Host) {
+		return true
+	}
 	for _, o := range s.cfg.AllowedOrigins {
 		if o == "*" || o == norm {
 			return true
