@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -313,8 +314,8 @@ const MaxTranscriptPage = 1000
 
 // Transcript returns up to limit events from fromIndex (agents, supervisors, integrations).
 func (s *Service) Transcript(ctx context.Context, interactionID string, fromIndex, limit int) ([]Event, error) {
-	if fromIndex < 0 {
-		return nil, agentd.Errorf(agentd.EINVALID, "invalid_argument", "from_index must not be negative.")
+	if fromIndex < 0 || fromIndex > math.MaxInt32 { // transcript_events.idx is an integer
+		return nil, agentd.Errorf(agentd.EINVALID, "invalid_argument", "from_index must be from 0 to 2147483647.")
 	}
 	if limit <= 0 || limit > MaxTranscriptPage {
 		limit = MaxTranscriptPage
@@ -330,15 +331,31 @@ func (s *Service) SideItems(ctx context.Context, interactionID string, fromSeq i
 	return s.store.SideItems(ctx, interactionID, fromSeq, limit)
 }
 
-// CustomerReadable checks that the customer may still read its session: open, or ended less than
-// EndedReadable ago.
-func (s *Service) CustomerReadable(ctx context.Context, interactionID string) error {
+// CustomerReadable checks that the customer may still read its session, open or ended less than
+// EndedReadable ago, and returns it.
+func (s *Service) CustomerReadable(ctx context.Context, interactionID string) (Interaction, error) {
 	in, err := s.store.Interaction(ctx, interactionID)
 	if err != nil {
-		return err
+		return Interaction{}, err
 	}
 	if in.EndedAt != nil && s.now().Sub(*in.EndedAt) > s.cfg.EndedReadable {
-		return errEnded()
+		return Interaction{}, errEnded()
+	}
+	return in, nil
+}
+
+// CheckPositions checks a client's transcript index and side-channel seq against an
+// interaction: each from 0 up to the next one to be written. Anything past that is a client bug
+// or a forgery, answered invalid_argument instead of being looked up.
+func CheckPositions(in Interaction, fromIndex int, fromSeq int64) error {
+	if fromIndex < 0 || fromSeq < 0 {
+		return agentd.Errorf(agentd.EINVALID, "invalid_argument", "from_index and from_seq must not be negative.")
+	}
+	if fromIndex > in.NextIndex {
+		return agentd.Errorf(agentd.EINVALID, "invalid_argument", "from_index %d is past the end of the transcript (next index %d).", fromIndex, in.NextIndex)
+	}
+	if fromSeq > in.NextSeq {
+		return agentd.Errorf(agentd.EINVALID, "invalid_argument", "from_seq %d is past the end of the side channel (next seq %d).", fromSeq, in.NextSeq)
 	}
 	return nil
 }

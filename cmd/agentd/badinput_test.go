@@ -158,6 +158,31 @@ func TestBadInput(t *testing.T) {
 		mustErr(t, c.do("send_notice", map[string]any{"payload": strings.Repeat("n", 9000)}), "notice_too_large")
 	})
 
+	// Security probe finding 11: an index past the end, or beyond what an integer column holds,
+	// is invalid_argument, never internal; a restore from there is refused instead of leaving a
+	// socket that waits forever for events that cannot come.
+	t.Run("ErrPositionsPastTheEnd", func(t *testing.T) {
+		c, data := startSession(t, m, nil)
+		d := mustOK(t, c.do("get_transcript", nil))
+		next := d.num("next_index")
+		if d := mustOK(t, c.do("get_transcript", map[string]any{"from_index": next})); d.str("events") != "[]" || d.num("next_index") != next {
+			t.Fatalf("get_transcript at the end: %v", d)
+		}
+		for _, from := range []any{next + 1, 1 << 31, int64(1) << 40, 1e19} {
+			mustErr(t, c.do("get_transcript", map[string]any{"from_index": from}), "invalid_argument")
+		}
+		r := dial(t, m, nil)
+		for _, args := range []map[string]any{
+			{"from_index": 1 << 31}, {"from_index": next + 1}, {"from_seq": int64(1) << 40}, {"from_seq": -1},
+		} {
+			args["session_id"], args["secure_key"] = data.str("session_id"), data.str("secure_key")
+			mustErr(t, r.do("restore", args), "invalid_argument")
+		}
+		// The same socket can still restore properly, and the session works.
+		mustOK(t, r.do("restore", map[string]any{"session_id": data.str("session_id"), "secure_key": data.str("secure_key"), "from_index": next}))
+		mustOK(t, r.do("send_message", map[string]any{"text": "still here"}))
+	})
+
 	t.Run("ErrUserDataRules", func(t *testing.T) {
 		c, data := startSession(t, m, map[string]any{"user_data": map[string]any{"Mine": "1"}})
 		id := data.str("session_id")

@@ -188,9 +188,6 @@ func cmdRestore(ctx context.Context, c *conn, id string, raw json.RawMessage) (a
 	if err := decodeArgs(raw, &args); err != nil {
 		return nil, err
 	}
-	if args.FromIndex < 0 || args.FromSeq < 0 {
-		return nil, errInvalid("from_index and from_seq must not be negative.")
-	}
 	if c.session() != nil {
 		return nil, agentd.Errorf(agentd.ECONFLICT, "already_started", "This connection already has a session.")
 	}
@@ -199,6 +196,11 @@ func cmdRestore(ctx context.Context, c *conn, id string, raw json.RawMessage) (a
 		return nil, err
 	}
 	in := sess.Interaction
+	// A position past the end would never be reached: the connection would wait for events
+	// that cannot come (and re-read in vain every time something happens).
+	if err := chat.CheckPositions(in, args.FromIndex, args.FromSeq); err != nil {
+		return nil, err
+	}
 	c.Send(web.Result(id, sessionData{
 		SessionID: in.ID, Party: partyOf(sess.Party), State: string(in.State), NextIndex: in.NextIndex, NextSeq: in.NextSeq,
 	}))
@@ -274,7 +276,11 @@ func cmdGetTranscript(ctx context.Context, c *conn, _ string, raw json.RawMessag
 	if args.Limit < 0 {
 		return nil, errInvalid("limit must not be negative.")
 	}
-	if err := c.s.chat.CustomerReadable(ctx, s.interactionID); err != nil {
+	in, err := c.s.chat.CustomerReadable(ctx, s.interactionID)
+	if err != nil {
+		return nil, err
+	}
+	if err := chat.CheckPositions(in, args.FromIndex, 0); err != nil {
 		return nil, err
 	}
 	evs, err := c.s.chat.Transcript(ctx, s.interactionID, args.FromIndex, args.Limit)
@@ -326,7 +332,7 @@ func cmdGetUserData(ctx context.Context, c *conn, _ string, raw json.RawMessage)
 	if err := decodeArgs(raw, &args); err != nil {
 		return nil, err
 	}
-	if err := c.s.chat.CustomerReadable(ctx, s.interactionID); err != nil {
+	if _, err := c.s.chat.CustomerReadable(ctx, s.interactionID); err != nil {
 		return nil, err
 	}
 	v, ok, err := c.s.chat.CustomerUserData(ctx, s.interactionID, args.Key)

@@ -95,7 +95,7 @@ type Chat interface {
 	Leave(ctx context.Context, p chat.Party, commandID string) (time.Time, error)
 	Transcript(ctx context.Context, interactionID string, fromIndex, limit int) ([]chat.Event, error)
 	SideItems(ctx context.Context, interactionID string, fromSeq int64, limit int) ([]chat.SideItem, error)
-	CustomerReadable(ctx context.Context, interactionID string) error
+	CustomerReadable(ctx context.Context, interactionID string) (chat.Interaction, error)
 	ChangeUserData(ctx context.Context, p chat.Party, commandID string, changes []userdata.Change) (chat.ChangeResult, error)
 	CustomerUserData(ctx context.Context, interactionID, key string) (json.RawMessage, bool, error)
 	SendNotice(ctx context.Context, p chat.Party, commandID string, payload json.RawMessage) (chat.Notice, error)
