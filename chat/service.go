@@ -121,9 +121,10 @@ type Session struct {
 	SecureKey   string // only set by Start
 }
 
-// MinStartIDLen is the shortest start command id accepted: the id doubles as the retry token that
-// finds the session again, so it must be unguessable.
-const MinStartIDLen = 16
+// MinStartIDLen is the shortest start command id accepted: until the session is first used the
+// id finds it again (a retried start whose answer was lost), so it must be unguessable: 128
+// random bits from a CSPRNG, 32 hexadecimal digits (chat-service.js sends "c-" and 32).
+const MinStartIDLen = 32
 
 // Start creates a customer session, or, when the same start command is retried within the retry
 // window, returns the session it created with a newly issued secure key.
@@ -164,6 +165,15 @@ func (s *Service) Start(ctx context.Context, p StartParams) (Session, error) {
 		return Session{}, fmt.Errorf("chat: start: %w", err)
 	}
 	return Session{Interaction: res.Interaction, Party: res.Party, SecureKey: key}, nil
+}
+
+// SessionUsed records that the customer used its session (a command after start): from now on
+// a start sent again with the same id is refused, so a leaked start id is worth nothing.
+func (s *Service) SessionUsed(ctx context.Context, interactionID string) error {
+	if err := s.store.CloseStartRetry(ctx, interactionID); err != nil {
+		return fmt.Errorf("chat: session used: %w", err)
+	}
+	return nil
 }
 
 // Restore authenticates a customer's session id and secure key. An unknown id and a wrong key give

@@ -14,7 +14,10 @@ import (
 // answers with the first result without changing anything again.
 type Store interface {
 	StartInteraction(ctx context.Context, req StartRequest) (StartResult, error)
+	// AuthenticateCustomer checks a session's secure key; a restore uses the session, so it also
+	// closes the start retry.
 	AuthenticateCustomer(ctx context.Context, interactionID string, keyHash []byte) (Interaction, Party, error)
+	CloseStartRetry(ctx context.Context, interactionID string) error
 	Interaction(ctx context.Context, interactionID string) (Interaction, error)
 	Party(ctx context.Context, partyID string) (Party, error)
 	AppendMessage(ctx context.Context, req MessageRequest) (Event, error)

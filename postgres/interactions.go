@@ -98,11 +98,14 @@ func (s *ChatStore) StartInteraction(ctx context.Context, req chat.StartRequest)
 	err := s.c.InTx(ctx, func(tx *Tx) error {
 		var existingID string
 		var createdAt time.Time
-		err := tx.QueryRow(ctx, `SELECT id, created_at FROM interactions WHERE start_token_hash = $1 FOR UPDATE`,
-			req.StartTokenHash).Scan(&existingID, &createdAt)
+		var retryable bool
+		err := tx.QueryRow(ctx, `SELECT id, created_at, start_retryable FROM interactions WHERE start_token_hash = $1 FOR UPDATE`,
+			req.StartTokenHash).Scan(&existingID, &createdAt, &retryable)
 		switch {
 		case err == nil:
-			if req.At.Sub(createdAt) > req.RetryWindow {
+			// Only the retry of a start whose answer was lost finds its session: within the
+			// window, and before the session was ever used.
+			if !retryable || req.At.Sub(createdAt) > req.RetryWindow {
 				return agentd.Errorf(agentd.ECONFLICT, "invalid_argument", "This start command id was already used; use a new id.")
 			}
 			return s.retriedStart(ctx, tx, existingID, req.SecureKeyHash, &res)
@@ -200,11 +203,21 @@ func (s *ChatStore) AuthenticateCustomer(ctx context.Context, id string, keyHash
 	if !ok {
 		return chat.Interaction{}, chat.Party{}, errSessionNotFound()
 	}
+	if err := s.CloseStartRetry(ctx, id); err != nil { // a restore uses the session
+		return chat.Interaction{}, chat.Party{}, err
+	}
 	party, err := clientParty(ctx, s.db.Pool, id)
 	if err != nil {
 		return chat.Interaction{}, chat.Party{}, translate(err)
 	}
 	return in, party, nil
+}
+
+// CloseStartRetry records that the customer used its session: a start sent again with the same
+// id is refused from now on.
+func (s *ChatStore) CloseStartRetry(ctx context.Context, id string) error {
+	_, err := s.db.Pool.Exec(ctx, `UPDATE interactions SET start_retryable = false WHERE id = $1 AND start_retryable`, id)
+	return translate(err)
 }
 
 // QueuePositions returns the 1-based position of every queued interaction of a service.

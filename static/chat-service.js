@@ -78,15 +78,18 @@
     return v !== null && typeof v === 'object' && !Array.isArray(v);
   }
 
-  function newId() {
-    const bytes = new Uint8Array(16);
+  function hasSecureRandom() {
     const c = root.crypto;
-    if (c && typeof c.getRandomValues === 'function') {
-      c.getRandomValues(bytes);
-    } else {
-      // No Web Crypto (very old browser): ids only need to be unique per session, not secret.
-      for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
-    }
+    return !!(c && typeof c.getRandomValues === 'function');
+  }
+
+  // newId returns 128 bits from the browser's CSPRNG. The id of a start command finds its session
+  // again until the session is first used, so it must be unguessable: there is no fallback to
+  // Math.random, and a browser without Web Crypto gets an 'unsupported' failure instead (connect).
+  function newId() {
+    if (!hasSecureRandom()) throw new Error('chat-service.js needs Web Crypto (crypto.getRandomValues)');
+    const bytes = new Uint8Array(16);
+    root.crypto.getRandomValues(bytes);
     let hex = '';
     for (let i = 0; i < bytes.length; i++) hex += (bytes[i] < 16 ? '0' : '') + bytes[i].toString(16);
     return 'c-' + hex;
@@ -364,7 +367,9 @@
     let attach = null; // {frame, timer} of the start/restore in flight on the current socket
     let earlyFrames = []; // frames that arrived before the attach result
     let originError = null; // error frame that precedes a 1008 close
-    const startId = newId(); // a retried start must reuse it, so the server does not start twice
+    // A retried start must reuse it, so the server does not start twice. Without Web Crypto there
+    // is none, and connect() fails the session as unsupported before anything is sent.
+    const startId = hasSecureRandom() ? newId() : null;
     const pending = []; // commands awaiting an answer, in the order they were issued
     const buffered = new Map(); // transcript events that arrived ahead of a gap, by index
     let gapInFlight = false;
@@ -453,6 +458,10 @@
       const WS = root.WebSocket;
       if (typeof WS !== 'function') {
         fatal(failure('unsupported', 'This browser has no WebSocket support.'));
+        return;
+      }
+      if (!hasSecureRandom()) {
+        fatal(failure('unsupported', 'This browser cannot make secure random numbers (Web Crypto).'));
         return;
       }
       phase = 'connecting';

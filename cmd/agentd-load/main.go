@@ -88,8 +88,9 @@ func main() {
 	}
 }
 
+// newID returns 128 random bits in hex, as chat-service.js's ids (a start id needs 128).
 func newID() string {
-	b := make([]byte, 12)
+	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"agentd/agent"
 	"agentd/userdata"
 )
@@ -212,5 +214,30 @@ func TestClientAbortIsNotAnError(t *testing.T) {
 	waitFor(t, "the aborted request to be logged", func() bool { return strings.Contains(log.String(), "request aborted by the client") })
 	if s := log.String(); strings.Contains(s, "level=ERROR") {
 		t.Fatalf("a client's hang-up was logged as an error:\n%s", s)
+	}
+}
+
+// TestBrowserNoWebCrypto (security probe finding 10): without Web Crypto chat-service.js cannot
+// make unguessable ids, so it fails the session as unsupported instead of falling back to
+// Math.random; nothing reaches the server.
+func TestBrowserNoWebCrypto(t *testing.T) {
+	t.Parallel()
+	addr := freeAddr(t)
+	site := sitePages(t, "http://"+addr, map[string]string{"/old": `
+Object.defineProperty(window, 'crypto', {value: undefined, configurable: true});
+chat.startSession({serverUrl: AGENTD, username: 'Carol'})
+	.done(handleSession)
+	.fail(function (event) { window.startError = event.error; });
+`})
+	m := startNode(t, newDB(t), func(c *Config) { c.Addr = addr; c.allowedOrigins = site.URL })
+	tab := newTab(t, newBrowser(t))
+	browse(t, tab, chromedp.Navigate(site.URL+"/old"))
+	poll(t, tab, "start failure", `window.startError !== undefined`)
+	if code := eval[string](t, tab, `window.startError.code`); code != "unsupported" {
+		t.Fatalf("start failed with %q, want unsupported", code)
+	}
+	var n int
+	if err := m.DB.Pool.QueryRow(context.Background(), `SELECT count(*) FROM interactions`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d sessions started (%v)", n, err)
 	}
 }

@@ -187,8 +187,9 @@ func newClient(t testing.TB, ws *websocket.Conn) *client {
 	return c
 }
 
+// newID returns a command id with 128 random bits, enough for a start id.
 func newID() string {
-	b := make([]byte, 12)
+	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return "t-" + hex.EncodeToString(b)
 }

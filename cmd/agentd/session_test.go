@@ -152,9 +152,9 @@ func TestSession(t *testing.T) {
 
 		// A retried start (same id, e.g. the answer was lost) finds the same session.
 		c2 := dial(t, m, nil)
-		a := mustOK(t, c2.doID("start-retry-0123456789", "start", map[string]any{"username": "Dan"}))
+		a := mustOK(t, c2.doID("start-retry-0123456789abcdef0123456789", "start", map[string]any{"username": "Dan"}))
 		c3 := dial(t, m, nil)
-		b := mustOK(t, c3.doID("start-retry-0123456789", "start", map[string]any{"username": "Dan"}))
+		b := mustOK(t, c3.doID("start-retry-0123456789abcdef0123456789", "start", map[string]any{"username": "Dan"}))
 		if a.str("session_id") != b.str("session_id") || a.str("secure_key") == b.str("secure_key") {
 			t.Fatalf("retried start: %v vs %v", a, b)
 		}
@@ -162,6 +162,31 @@ func TestSession(t *testing.T) {
 		c4 := dial(t, m, nil)
 		mustErr(t, c4.do("restore", map[string]any{"session_id": a.str("session_id"), "secure_key": a.str("secure_key")}), "session_not_found")
 		mustOK(t, c4.do("restore", map[string]any{"session_id": b.str("session_id"), "secure_key": b.str("secure_key")}))
+		// Security probe finding 10: once the session was used (here: restored), the start id is
+		// worth nothing: sent again, it is refused and the customer's key stays valid.
+		c5 := dial(t, m, nil)
+		mustErr(t, c5.doID("start-retry-0123456789abcdef0123456789", "start", map[string]any{"username": "Dan"}), "invalid_argument")
+		mustOK(t, c4.do("send_message", map[string]any{"text": "still mine"}))
+	})
+
+	// Security probe finding 10: a start id found the session again with a new key for ten
+	// minutes, from any socket, even after the customer had used it; whoever learnt the id could
+	// take the session over and lock the customer out.
+	t.Run("ErrStartIDAfterUse", func(t *testing.T) {
+		id := newID()
+		c := dial(t, m, nil)
+		data := mustOK(t, c.doID(id, "start", map[string]any{"username": "Eve's target"}))
+		mustOK(t, c.do("send_message", map[string]any{"text": "my card number is…"}))
+		thief := dial(t, m, nil)
+		mustErr(t, thief.doID(id, "start", map[string]any{"username": "Eve"}), "invalid_argument")
+		// The customer's own key still restores, and nothing of the session was handed out.
+		r := dial(t, m, nil)
+		mustOK(t, r.do("restore", map[string]any{"session_id": data.str("session_id"), "secure_key": data.str("secure_key")}))
+		if f := thief.snapshot(); len(f) != 0 {
+			t.Fatalf("the refused socket got frames: %v", f)
+		}
+		// Ids too short to carry 128 random bits are refused.
+		mustErr(t, dial(t, m, nil).doID("c-0123456789abcdef0123456789abc", "start", nil), "invalid_argument")
 	})
 
 	t.Run("OK_RestoreReplaysFromIndex", func(t *testing.T) {

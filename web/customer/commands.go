@@ -88,7 +88,10 @@ func (c *conn) HandleFrame(ctx context.Context, typ int, frame []byte) {
 	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
 	start := time.Now()
-	data, err := run(ctx, c, id, in.Args)
+	data, err := c.markUsed(ctx, *in.Cmd)
+	if err == nil {
+		data, err = run(ctx, c, id, in.Args)
+	}
 	answered := errors.Is(err, errAnswered)
 	code := "ok"
 	if err != nil && !answered {
@@ -105,6 +108,24 @@ func (c *conn) HandleFrame(ctx context.Context, typ int, frame []byte) {
 	default:
 		c.Send(web.Result(id, data))
 	}
+}
+
+// markUsed records, before the first command after start on this connection, that the customer
+// uses its session: a start sent again with the same id is refused from then on. (A restore
+// records it itself.)
+func (c *conn) markUsed(ctx context.Context, cmd string) (any, error) {
+	if c.used || cmd == "start" || cmd == "restore" {
+		return nil, nil
+	}
+	s := c.session()
+	if s == nil {
+		return nil, nil
+	}
+	if err := c.s.chat.SessionUsed(ctx, s.interactionID); err != nil {
+		return nil, err
+	}
+	c.used = true
+	return nil, nil
 }
 
 func (c *conn) sendError(code, description string) {
@@ -204,6 +225,7 @@ func cmdRestore(ctx context.Context, c *conn, id string, raw json.RawMessage) (a
 	c.Send(web.Result(id, sessionData{
 		SessionID: in.ID, Party: partyOf(sess.Party), State: string(in.State), NextIndex: in.NextIndex, NextSeq: in.NextSeq,
 	}))
+	c.used = true // the restore closed the start retry
 	c.attach(session{interactionID: in.ID, serviceID: in.ServiceID, party: sess.Party}, args.FromIndex, args.FromSeq)
 	return nil, errAnswered
 }

@@ -24,6 +24,7 @@ type conn struct {
 	ip      string
 	origin  string
 	limiter *rate.Limiter
+	used    bool // the session was used on this connection (read pump only)
 
 	mu        sync.Mutex // guards everything below
 	sess      *session

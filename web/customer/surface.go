@@ -89,6 +89,7 @@ func quote(s string) string { return "\"" + strings.ReplaceAll(s, "\"", "\\\"") 
 type Chat interface {
 	Start(ctx context.Context, p chat.StartParams) (chat.Session, error)
 	Restore(ctx context.Context, interactionID, secureKey string) (chat.Session, error)
+	SessionUsed(ctx context.Context, interactionID string) error
 	Interaction(ctx context.Context, interactionID string) (chat.Interaction, error)
 	Send(ctx context.Context, p chat.Party, commandID, text, contentType string) (chat.Event, error)
 	SendTyping(ctx context.Context, p chat.Party, isTyping bool, text string) (time.Time, error)
