@@ -20,6 +20,8 @@ type AccountStore interface {
 	// past created_at + maxAge; now is the Accounts clock.
 	WebSession(ctx context.Context, token string, now time.Time, idle, maxAge time.Duration) (User, string, error)
 	DeleteWebSession(ctx context.Context, token string) error
+	// LoginFailed audits a refused sign-in; userID is 0 for an unknown username.
+	LoginFailed(ctx context.Context, userID int64, username, from string) error
 }
 
 // NewWebSession is a browser session being opened. Only a hash of Token is stored.
@@ -80,14 +82,18 @@ func clockOr(now func() time.Time) func() time.Time {
 // Config returns the effective configuration.
 func (a *Accounts) Config() AccountsConfig { return a.cfg }
 
-// Login checks a username and password. Unknown users, wrong passwords and disabled accounts all
-// give the same error.
-func (a *Accounts) Login(ctx context.Context, username, password string) (User, error) {
+// Login checks a username and password from the client address from. Unknown users, wrong
+// passwords and disabled accounts all give the same error, and each failure is audited
+// (session.login_failed, with the address) so an admin sees an attack on /admin/audit.
+func (a *Accounts) Login(ctx context.Context, username, password, from string) (User, error) {
 	u, hash, err := a.store.UserForLogin(ctx, username)
 	if err != nil && agentd.ErrorClass(err) != agentd.ENOTFOUND {
 		return User{}, err
 	}
 	if !CheckPassword(hash, password) || u.Disabled {
+		if err := a.store.LoginFailed(ctx, u.ID, username, from); err != nil {
+			return User{}, err
+		}
 		return User{}, agentd.Errorf(agentd.EUNAUTHORIZED, "bad_credentials", "Wrong username or password.")
 	}
 	return u, nil

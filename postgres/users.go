@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"crypto/sha256"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -151,6 +152,17 @@ func (s *AgentStore) WebSession(ctx context.Context, token string, now time.Time
 func (s *AgentStore) DeleteWebSession(ctx context.Context, token string) error {
 	_, err := s.db.Pool.Exec(ctx, `DELETE FROM web_sessions WHERE token_hash = $1`, tokenHash(token))
 	return translate(err)
+}
+
+// LoginFailed audits a refused sign-in (session.login_failed) with the username tried and the
+// client's address; userID is 0 for an unknown username.
+func (s *AgentStore) LoginFailed(ctx context.Context, userID int64, username, from string) error {
+	if len(username) > 128 {
+		username = username[:128]
+	}
+	return s.db.inTx(ctx, func(tx pgx.Tx) error {
+		return audit(ctx, tx, userID, "session.login_failed", strings.ToValidUTF8(username, "?"), map[string]any{"remote_ip": from})
+	})
 }
 
 // AuditTx records an action of a user in the caller's transaction, so the action and its audit

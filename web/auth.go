@@ -23,9 +23,10 @@ const (
 	loginCSRFCookie = "agentd_login_csrf"
 )
 
-// Sessions is what sign-in needs from the accounts service.
+// Sessions is what sign-in needs from the accounts service. Login records a failed attempt
+// (audited, with the client's address) itself.
 type Sessions interface {
-	Login(ctx context.Context, username, password string) (agent.User, error)
+	Login(ctx context.Context, username, password, from string) (agent.User, error)
 	StartWebSession(ctx context.Context, u agent.User) (token, csrf string, err error)
 	WebSession(ctx context.Context, token string) (agent.User, string, error)
 	EndWebSession(ctx context.Context, token string) error
@@ -53,10 +54,17 @@ type Auth struct {
 	sessions Sessions
 	cookies  Cookies
 	logger   *slog.Logger
-	// loginLimiter is per address and per username, so neither one client nor many can guess
-	// passwords quickly.
-	loginLimiter *IPLimiter
-	sessionAge   time.Duration // the session cookie's lifetime
+	metrics  *Metrics
+	// Sign-in limits count failed attempts only, so that a shared office address is not held up
+	// by its own people signing in, and anyone guessing is:
+	//   - pairLimiter, per username and address: a guesser at one account from one address;
+	//   - addrLimiter, per address: one address guessing at many accounts;
+	//   - userLimiter, per username across addresses: many addresses guessing at one account.
+	//     Far above what a person mistypes, it only slows that username's sign-ins down: it never
+	//     refuses the right password, so failures elsewhere cannot lock the user out.
+	pairLimiter, addrLimiter, userLimiter *IPLimiter
+	slowDown                              time.Duration
+	sessionAge                            time.Duration // the session cookie's lifetime
 }
 
 // AuthDeps is what Auth is built from.
@@ -64,13 +72,16 @@ type AuthDeps struct {
 	Sessions Sessions
 	Cookies  Cookies
 	Logger   *slog.Logger
+	Metrics  *Metrics // may be nil
 	// SessionMaxAge is the browser session's absolute lifetime, also the cookie's.
 	SessionMaxAge time.Duration
 }
 
 // NewAuth returns the sign-in core.
 func NewAuth(d AuthDeps) *Auth {
-	return &Auth{sessions: d.Sessions, cookies: d.Cookies, logger: d.Logger, loginLimiter: NewIPLimiter(10, 5), sessionAge: d.SessionMaxAge}
+	return &Auth{sessions: d.Sessions, cookies: d.Cookies, logger: d.Logger, metrics: d.Metrics,
+		pairLimiter: NewIPLimiter(10, 5), addrLimiter: NewIPLimiter(30, 20), userLimiter: NewIPLimiter(1, 30),
+		slowDown: 2 * time.Second, sessionAge: d.SessionMaxAge}
 }
 
 // Cookies returns the cookie settings, for surfaces that set cookies of their own.
@@ -194,13 +205,29 @@ func (a *Auth) handleLogin(c echo.Context) error {
 	if err != nil || ck.Value == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(c.FormValue("_csrf"))) != 1 {
 		return again(http.StatusForbidden, "The sign-in form expired. Please try again.")
 	}
-	if !a.loginLimiter.Allow(c.RealIP()) || !a.loginLimiter.Allow("user:"+strings.ToLower(username)) {
+	ip, user := c.RealIP(), strings.ToLower(username)
+	pair := user + "\x00" + ip
+	if !a.pairLimiter.Ok(pair) || !a.addrLimiter.Ok(ip) {
+		a.metrics.LoginFailed("throttled")
 		return again(http.StatusTooManyRequests, "Too many sign-in attempts. Wait a minute and try again.")
 	}
-	u, err := a.sessions.Login(c.Request().Context(), username, password)
+	if !a.userLimiter.Ok(user) {
+		// Many addresses are guessing at this account: answer slowly, but answer.
+		a.metrics.LoginFailed("slowed")
+		select {
+		case <-time.After(a.slowDown):
+		case <-c.Request().Context().Done():
+			return c.Request().Context().Err()
+		}
+	}
+	u, err := a.sessions.Login(c.Request().Context(), username, password, ip)
 	if err != nil {
 		if agentd.ErrorClass(err) == agentd.EUNAUTHORIZED {
-			a.logger.Info("sign-in refused", "remote_ip", c.RealIP())
+			a.pairLimiter.Allow(pair)
+			a.addrLimiter.Allow(ip)
+			a.userLimiter.Allow(user)
+			a.metrics.LoginFailed("bad_credentials")
+			a.logger.Info("sign-in refused", "remote_ip", ip)
 			return again(http.StatusUnauthorized, "Wrong username or password.")
 		}
 		return err

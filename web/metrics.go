@@ -26,6 +26,7 @@ type Metrics struct {
 	cmdDuration  *prometheus.HistogramVec
 	broadcasts   *prometheus.CounterVec
 	slowDropped  prometheus.Counter
+	loginFailed  *prometheus.CounterVec
 	metricsToken string
 }
 
@@ -68,7 +69,11 @@ func NewMetrics(d MetricsDeps) *Metrics {
 	m.slowDropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "agentd_slow_connections_dropped_total", Help: "Sockets closed because the client did not read.",
 	})
-	m.registry.MustRegister(
+	m.loginFailed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "agentd_login_failures_total",
+		Help: "Sign-ins refused: bad_credentials (wrong username or password), throttled (too many from one address), slowed (answered late: many addresses guessing at one account).",
+	}, []string{"reason"})
+	m.registry.MustRegister(m.loginFailed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.requests, m.reqDuration, m.commands, m.cmdDuration, m.broadcasts, m.slowDropped,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "agentd_websocket_connections", Help: "Open websockets on this node."},
@@ -118,6 +123,13 @@ func (m *Metrics) Command(surface, cmd, code string, d time.Duration) {
 func (m *Metrics) Broadcast(n chat.Notification) {
 	if m != nil {
 		m.broadcasts.WithLabelValues(string(n.Kind)).Inc()
+	}
+}
+
+// LoginFailed counts a refused or slowed sign-in by reason.
+func (m *Metrics) LoginFailed(reason string) {
+	if m != nil {
+		m.loginFailed.WithLabelValues(reason).Inc()
 	}
 }
 

@@ -278,7 +278,7 @@ func TestAdminBrowser(t *testing.T) {
 		if u := us[i]; u.Role != agent.RoleAgent || u.DisplayName != "Dana" || u.Capacity != 2 || !slices.Equal(u.Services, []string{"billing"}) || u.Disabled {
 			t.Fatalf("dana: %+v", u)
 		}
-		if _, err := m.Accounts.Login(ctx, "dana", "dana-secret-pw"); err != nil {
+		if _, err := m.Accounts.Login(ctx, "dana", "dana-secret-pw", "test"); err != nil {
 			t.Fatalf("dana cannot sign in: %v", err)
 		}
 		adminGo(t, tab, base+"/admin/users", `document.getElementById('users-table')`)
@@ -549,7 +549,7 @@ func TestAdminAccess(t *testing.T) {
 		if resp, _ := alex.do(http.MethodGet, "/console", nil); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("disabled user's session still works: %d", resp.StatusCode)
 		}
-		if _, err := m.Accounts.Login(ctx, "alex", "a-brand-new-password"); err == nil {
+		if _, err := m.Accounts.Login(ctx, "alex", "a-brand-new-password", "test"); err == nil {
 			t.Fatal("a disabled user signed in")
 		}
 		rows := auditRows(t, m, "user.update")

@@ -147,7 +147,7 @@ func (m *Main) Run(ctx context.Context) error {
 	// HTTP: the core and its surfaces.
 	m.Sockets = web.NewSockets(web.SocketsDeps{Hub: hub, Metrics: metrics, Logger: logger})
 	positions := customer.NewQueuePositions(customer.QueueDeps{Changes: queues, Source: m.Chat, Logger: logger})
-	auth := web.NewAuth(web.AuthDeps{Sessions: m.Accounts, Cookies: web.Cookies{PublicURL: cfg.Agent.PublicURL}, Logger: logger,
+	auth := web.NewAuth(web.AuthDeps{Sessions: m.Accounts, Cookies: web.Cookies{PublicURL: cfg.Agent.PublicURL}, Logger: logger, Metrics: metrics,
 		SessionMaxAge: m.Accounts.Config().SessionMaxAge})
 	m.Server = web.NewServer(web.ServerDeps{Logger: logger, Metrics: metrics, Auth: auth, Ready: m.ready, FrameSrc: cfg.Agent.CoBrowseURL,
 		Surfaces: []web.Surface{

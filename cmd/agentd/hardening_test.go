@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -239,5 +242,75 @@ chat.startSession({serverUrl: AGENTD, username: 'Carol'})
 	var n int
 	if err := m.DB.Pool.QueryRow(context.Background(), `SELECT count(*) FROM interactions`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("%d sessions started (%v)", n, err)
+	}
+}
+
+// clientFrom is httpClient over connections from the local address ip (any 127/8 address is
+// this machine), so the server sees a different client address.
+func clientFrom(t *testing.T, ip string) *http.Client {
+	t.Helper()
+	c := httpClient(t)
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	c.Transport = &http.Transport{DialContext: d.DialContext}
+	return c
+}
+
+// signInFrom posts the sign-in form from c and returns the status.
+func signInFrom(t *testing.T, c *http.Client, base, user, pass string) int {
+	t.Helper()
+	_, page := get(t, c, base+"/login")
+	tok := hiddenCSRF.FindStringSubmatch(page)
+	if tok == nil {
+		t.Fatal("no sign-in form")
+	}
+	resp, _ := postForm(t, c, base+"/login", url.Values{"_csrf": {tok[1]}, "username": {user}, "password": {pass}})
+	return resp.StatusCode
+}
+
+// TestSignInCannotBeLockedOut (security probe finding 8): wrong passwords for a user from other
+// addresses never make the right password fail from the user's own address, one address guessing
+// is throttled, and every failure is audited and counted.
+func TestSignInCannotBeLockedOut(t *testing.T) {
+	t.Parallel()
+	m := startNode(t, newDB(t))
+	newAgent(t, m, "lena", 1)
+	base := m.URL()
+	// Before, 8 wrong attempts from 8 addresses spent the per-username bucket.
+	for i := range 8 {
+		if code := signInFrom(t, clientFrom(t, fmt.Sprintf("127.0.8.%d", i+1)), base, "lena", "wrong-guess"); code != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d: %d", i, code)
+		}
+	}
+	if code := signInFrom(t, clientFrom(t, "127.0.9.1"), base, "lena", "password-lena"); code != http.StatusSeeOther {
+		t.Fatalf("the right password after failures elsewhere: %d, want 303", code)
+	}
+	// One address guessing is throttled, for that address only.
+	guesser := clientFrom(t, "127.0.10.1")
+	codes := map[int]int{}
+	for range 8 {
+		codes[signInFrom(t, guesser, base, "lena", "wrong-again")]++
+	}
+	if codes[http.StatusUnauthorized] != 5 || codes[http.StatusTooManyRequests] != 3 {
+		t.Fatalf("8 guesses from one address: %v, want 5 401s then 429s", codes)
+	}
+	if code := signInFrom(t, clientFrom(t, "127.0.9.1"), base, "lena", "password-lena"); code != http.StatusSeeOther {
+		t.Fatalf("the right password from the user's address while another address is throttled: %d", code)
+	}
+	// Failures are audited, with the address, and counted.
+	var n int
+	if err := m.DB.Pool.QueryRow(context.Background(), `SELECT count(*) FROM audit_log
+		WHERE action = 'session.login_failed' AND target = 'lena' AND details->>'remote_ip' LIKE '127.0.%'`).Scan(&n); err != nil || n != 13 {
+		t.Fatalf("%d failed sign-ins audited (%v), want 13", n, err)
+	}
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`agentd_login_failures_total{reason="bad_credentials"} 13`, `agentd_login_failures_total{reason="throttled"} 3`} {
+		if !strings.Contains(string(body), want) {
+			t.Fatalf("metrics lack %s", want)
+		}
 	}
 }

@@ -43,7 +43,7 @@ func TestUserCLI(t *testing.T) {
 	}
 	// The new user can sign in.
 	m := startNode(t, db)
-	if _, err := m.Accounts.Login(ctx, "Kim", "s3cret-pass"); err != nil {
+	if _, err := m.Accounts.Login(ctx, "Kim", "s3cret-pass", "test"); err != nil {
 		t.Fatalf("login as the CLI-created user: %v", err)
 	}
 }
