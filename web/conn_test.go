@@ -316,6 +316,47 @@ func TestConnSlowConsumer(t *testing.T) {
 			t.Fatalf("slow connections dropped: %v, want 1", n)
 		}
 	})
+
+	t.Run("ErrTooSlow_ClientNotReading", func(t *testing.T) {
+		t.Parallel()
+		// The read pump keeps sending results to a client that reads nothing: the kernel's
+		// buffers fill, a write of the write pump waits WriteWait and fails. That is the same
+		// slow consumer, dropped and counted as one. (The close frame cannot follow a write that
+		// timed out halfway, so this client only sees its stream end.)
+		returned := make(chan struct{})
+		b := setup(t, ConnOptions{Surface: "test", ReadLimit: 1 << 16, WriteWait: wait}, func(c *testConn) {
+			c.onFrame = func(context.Context) {
+				defer close(returned)
+				result := Result("r", strings.Repeat("x", 16<<10))
+				for {
+					select {
+					case <-c.Done():
+						return
+					default:
+					}
+					c.Send(result)
+				}
+			}
+		})
+		ws, _ := b.open(t)
+		_, healthy := b.open(t)
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-returned:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the connection of a client that reads nothing was not closed")
+		}
+		if n := dropped(t, b.metrics); n != 1 {
+			t.Fatalf("slow connections dropped: %v, want 1", n)
+		}
+		if ce := closeOf(t, ws); ce != nil && ce.Code != CloseTooSlow.Code {
+			t.Fatalf("client saw close %v", ce)
+		}
+		healthy.Mark(Mark{Kind: chat.NotifyQueue})
+		healthy.nextFlush(t, 5*time.Second)
+	})
 }
 
 func TestSocketsShutdown(t *testing.T) {
