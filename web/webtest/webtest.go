@@ -147,6 +147,18 @@ func (s *Stack) Accept(t testing.TB, u agent.User, interactionID string) chat.Pa
 	return p
 }
 
+// WaitUntil polls cond until it holds; not within 10 s fails the test.
+func WaitUntil(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // Logged returns how many log lines so far contain every one of parts (slog's text format:
 // `msg="dropping slow connection"`, `surface=customer`).
 func (s *Stack) Logged(parts ...string) int {
