@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -326,22 +327,33 @@ func (c *Conn) enqueue(f outFrame) {
 	case c.send <- f:
 	case <-c.done:
 	case <-t.C:
-		c.logger.Warn("send queue full; dropping slow connection")
+		c.dropSlow("send queue full")
+	}
+}
+
+// dropSlow closes the connection of a client that did not take its frames for WriteWait, with
+// CloseTooSlow, and counts it, once: a send queue that stayed full and a write that timed out are
+// the same slow consumer.
+func (c *Conn) dropSlow(cause string) {
+	c.closing.Do(func() {
+		c.logger.Warn("dropping slow connection", "cause", cause)
 		if c.onDrop != nil {
 			c.onDrop()
 		}
-		c.Close(CloseTooSlow)
-	}
+		c.shut(CloseTooSlow)
+	})
 }
 
 // Close sends a close frame (best effort) and closes the socket, once. Both pumps then stop.
 func (c *Conn) Close(reason CloseReason) {
-	c.closing.Do(func() {
-		msg := websocket.FormatCloseMessage(reason.Code, reason.Text)
-		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-		close(c.done)
-		_ = c.ws.Close()
-	})
+	c.closing.Do(func() { c.shut(reason) })
+}
+
+func (c *Conn) shut(reason CloseReason) {
+	msg := websocket.FormatCloseMessage(reason.Code, reason.Text)
+	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+	close(c.done)
+	_ = c.ws.Close()
 }
 
 // Write writes one frame now. Only the write pump (Flush, Tick) may call it.
@@ -353,9 +365,17 @@ func (c *Conn) Write(v any) error {
 	return c.writeRaw(b)
 }
 
-func (c *Conn) writeRaw(b []byte) error {
+func (c *Conn) writeRaw(b []byte) error { return c.write(websocket.TextMessage, b) }
+
+// write writes one message within WriteWait. A write that times out means the client took
+// nothing for that long: it is dropped as too slow (the stream is broken by then, so the client
+// gets no close frame, only the end of its socket).
+func (c *Conn) write(typ int, b []byte) error {
 	_ = c.ws.SetWriteDeadline(time.Now().Add(c.opts.WriteWait))
-	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+	if err := c.ws.WriteMessage(typ, b); err != nil {
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			c.dropSlow("write timed out")
+		}
 		return fmt.Errorf("%w: %w", ErrSocket, err)
 	}
 	return nil
@@ -429,8 +449,7 @@ func (c *Conn) writePump(ctx context.Context, h Handler) {
 		case <-tick:
 			ticker.Tick(ctx)
 		case <-ping.C:
-			_ = c.ws.SetWriteDeadline(time.Now().Add(c.opts.WriteWait))
-			if err := c.ws.WriteMessage(websocket.PingMessage, nil); err != nil {
+			if err := c.write(websocket.PingMessage, nil); err != nil {
 				return
 			}
 		}

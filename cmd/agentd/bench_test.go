@@ -68,7 +68,7 @@ func queuedChats(b *testing.B, m *Main, service string, n int, seq *int) {
 	for range n {
 		*seq++
 		if _, err := m.Chat.Start(context.Background(), chat.StartParams{
-			CommandID: fmt.Sprintf("bench-start-%08d", *seq), Service: service, Username: "Queued",
+			CommandID: fmt.Sprintf("bench-start-%08d-0123456789abcdef", *seq), Service: service, Username: "Queued",
 		}); err != nil {
 			b.Fatal(err)
 		}

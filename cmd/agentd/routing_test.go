@@ -500,7 +500,7 @@ func TestRoutingNoHeadOfLine(t *testing.T) {
 	start := func(service string) string {
 		t.Helper()
 		n++
-		s, err := m.Chat.Start(ctx, chat.StartParams{CommandID: fmt.Sprintf("head-of-line-%06d", n), Service: service, Username: "Queued"})
+		s, err := m.Chat.Start(ctx, chat.StartParams{CommandID: fmt.Sprintf("head-of-line-%06d-0123456789abcdef", n), Service: service, Username: "Queued"})
 		if err != nil {
 			t.Fatal(err)
 		}
