@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"time"
 
 	"agentd"
@@ -20,6 +21,8 @@ type AccountStore interface {
 	// past created_at + maxAge; now is the Accounts clock.
 	WebSession(ctx context.Context, token string, now time.Time, idle, maxAge time.Duration) (User, string, error)
 	DeleteWebSession(ctx context.Context, token string) error
+	SessionAlive(ctx context.Context, token string, now time.Time, maxAge time.Duration) error
+	SetUserDisabled(ctx context.Context, username string, disabled bool) (User, bool, error)
 	// LoginFailed audits a refused sign-in; userID is 0 for an unknown username.
 	LoginFailed(ctx context.Context, userID int64, username, from string) error
 }
@@ -117,9 +120,25 @@ func (a *Accounts) WebSession(ctx context.Context, token string) (User, string, 
 	return a.store.WebSession(ctx, token, a.now(), SessionIdle, a.cfg.SessionMaxAge)
 }
 
-// EndWebSession signs a browser session out.
+// EndWebSession signs a browser session out; the consoles opened with it close.
 func (a *Accounts) EndWebSession(ctx context.Context, token string) error {
 	return a.store.DeleteWebSession(ctx, token)
+}
+
+// SessionAlive returns nil while a browser session is live (an unauthorized error once it was
+// signed out or expired), without extending it: a console checks it every few seconds.
+func (a *Accounts) SessionAlive(ctx context.Context, token string) error {
+	if token == "" {
+		return agentd.Errorf(agentd.EUNAUTHORIZED, "unauthorized", "Please sign in.")
+	}
+	return a.store.SessionAlive(ctx, token, a.now(), a.cfg.SessionMaxAge)
+}
+
+// SetDisabled disables or enables the user called username (`agentd user disable|enable`),
+// audited as user.update like the admin form. A disabled user's sessions end and their open
+// consoles close on every node. changed is false when the user was in that state already.
+func (a *Accounts) SetDisabled(ctx context.Context, username string, disabled bool) (u User, changed bool, err error) {
+	return a.store.SetUserDisabled(ctx, strings.TrimSpace(username), disabled)
 }
 
 // CreateUser creates a user.

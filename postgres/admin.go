@@ -108,8 +108,11 @@ func nonNilStrings(s []string) []string {
 // UpdateUserAudited changes a user's profile, services and (with a non-empty passwordHash) password,
 // audited as user.update by actorID with details. A disabled user's browser sessions end at once;
 // so do those of a user whose password someone else changed.
+//
+// The change is announced to the user's consoles on every node, which then re-read the user: a
+// disabled account's open consoles close at once.
 func (s *AgentStore) UpdateUserAudited(ctx context.Context, actorID int64, u agent.User, passwordHash string, details any) error {
-	return s.db.inTx(ctx, func(tx pgx.Tx) error {
+	return s.c.InTx(ctx, func(tx *Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE users SET display_name = $2, role = $3, capacity = $4, disabled = $5,
 			password_hash = CASE WHEN $6 = '' THEN password_hash ELSE $6 END WHERE id = $1`,
 			u.ID, u.DisplayName, u.Role, u.Capacity, u.Disabled, passwordHash)
@@ -127,7 +130,10 @@ func (s *AgentStore) UpdateUserAudited(ctx context.Context, actorID int64, u age
 		if err := setUserServices(ctx, tx, u.ID, u.Services); err != nil {
 			return err
 		}
-		return audit(ctx, tx, actorID, "user.update", u.Username, details)
+		if err := audit(ctx, tx, actorID, "user.update", u.Username, details); err != nil {
+			return err
+		}
+		return tx.notifyAgent(ctx, u.ID)
 	})
 }
 

@@ -148,10 +148,66 @@ func (s *AgentStore) WebSession(ctx context.Context, token string, now time.Time
 	return u, csrf, nil
 }
 
-// DeleteWebSession ends a browser session.
+// DeleteWebSession ends a browser session (signing out). It is announced to the user's consoles
+// on every node, so the ones opened with that session close.
 func (s *AgentStore) DeleteWebSession(ctx context.Context, token string) error {
-	_, err := s.db.Pool.Exec(ctx, `DELETE FROM web_sessions WHERE token_hash = $1`, tokenHash(token))
-	return translate(err)
+	return s.c.InTx(ctx, func(tx *Tx) error {
+		var userID int64
+		err := tx.QueryRow(ctx, `DELETE FROM web_sessions WHERE token_hash = $1 RETURNING user_id`, tokenHash(token)).Scan(&userID)
+		if noRows(err) {
+			return nil // signed out already
+		}
+		if err != nil {
+			return err
+		}
+		return tx.notifyAgent(ctx, userID)
+	})
+}
+
+// SessionAlive reports, without touching it, whether a browser session is live at now: not
+// signed out, not idle past its expiry, not past created_at + maxAge. Consoles check it while
+// they are open, so a session that ends closes them.
+func (s *AgentStore) SessionAlive(ctx context.Context, token string, now time.Time, maxAge time.Duration) error {
+	var ok bool
+	err := s.db.Pool.QueryRow(ctx, `SELECT true FROM web_sessions
+		WHERE token_hash = $1 AND expires_at > $2 AND created_at + $3::interval > $2`, tokenHash(token), now, maxAge).Scan(&ok)
+	return translate(err, agentd.Errorf(agentd.EUNAUTHORIZED, "unauthorized", "Please sign in."))
+}
+
+// SetUserDisabled disables or enables a user by username, audited as user.update by agentd
+// itself (the CLI), like the admin form's change. Disabling ends the user's browser sessions, and
+// the change is announced to the user's consoles on every node. changed is false when the user
+// was in that state already (nothing is written then).
+func (s *AgentStore) SetUserDisabled(ctx context.Context, username string, disabled bool) (u agent.User, changed bool, err error) {
+	err = s.c.InTx(ctx, func(tx *Tx) error {
+		var id int64
+		var was bool
+		err := tx.QueryRow(ctx, `SELECT id, disabled FROM users WHERE lower(username) = lower($1) FOR UPDATE`, username).Scan(&id, &was)
+		if err != nil {
+			return translate(err, errUserNotFound())
+		}
+		if was != disabled {
+			changed = true
+			if _, err := tx.Exec(ctx, `UPDATE users SET disabled = $2 WHERE id = $1`, id, disabled); err != nil {
+				return err
+			}
+			if disabled {
+				if _, err := tx.Exec(ctx, `DELETE FROM web_sessions WHERE user_id = $1`, id); err != nil {
+					return err
+				}
+			}
+			if err := audit(ctx, tx, 0, "user.update", username, map[string]any{"changes": map[string]any{
+				"disabled": map[string]any{"old": was, "new": disabled}}}); err != nil {
+				return err
+			}
+			if err := tx.notifyAgent(ctx, id); err != nil {
+				return err
+			}
+		}
+		u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = $1`, id))
+		return err
+	})
+	return u, changed, err
 }
 
 // LoginFailed audits a refused sign-in (session.login_failed) with the username tried and the

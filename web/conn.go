@@ -56,6 +56,7 @@ var (
 	CloseOriginNotAllowed = CloseReason{websocket.ClosePolicyViolation, "origin_not_allowed"}
 	CloseCSRF             = CloseReason{websocket.ClosePolicyViolation, "csrf"}
 	CloseAccountDisabled  = CloseReason{websocket.ClosePolicyViolation, "account disabled"}
+	CloseSessionEnded     = CloseReason{websocket.ClosePolicyViolation, "session ended"}
 )
 
 // ErrSocket wraps a failed write: the socket is gone and the connection ends.

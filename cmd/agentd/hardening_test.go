@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/gorilla/websocket"
 
 	"agentd/agent"
 	"agentd/userdata"
@@ -313,4 +316,129 @@ func TestSignInCannotBeLockedOut(t *testing.T) {
 			t.Fatalf("metrics lack %s", want)
 		}
 	}
+}
+
+// closedWith waits (up to within) for the server to close ws and returns the close frame's code
+// and reason; frames before it are skipped.
+func closedWith(t *testing.T, ws *websocket.Conn, within time.Duration) (int, string) {
+	t.Helper()
+	_ = ws.SetReadDeadline(time.Now().Add(within))
+	for {
+		if _, _, err := ws.ReadMessage(); err != nil {
+			if ce, ok := errors.AsType[*websocket.CloseError](err); ok {
+				return ce.Code, ce.Text
+			}
+			t.Fatalf("console not closed within %v: %v", within, err)
+		}
+	}
+}
+
+// TestAccessRevoked (security probe finding 7): a console socket that is already open stops
+// working when its account is disabled, its session signs out or expires: within 5 s, on every
+// node. Before, an open console kept sending messages 27 s after the account was disabled.
+func TestAccessRevoked(t *testing.T) {
+	t.Parallel()
+	db := newDB(t)
+	clock := &testClock{}
+	a := startNode(t, db)
+	b := startNodeAt(t, db, clock.Now, func(c *Config) { c.Accounts.SessionMaxAge = time.Hour })
+	ctx := context.Background()
+
+	t.Run("DisabledByTheCLI", func(t *testing.T) {
+		newAgent(t, a, "dora", 1)
+		hc := httpClient(t)
+		csrf := login(t, hc, a.URL(), "dora", "password-dora")
+		onA, onB := consoleWith(t, a, hc, csrf), consoleWith(t, b, hc, csrf)
+		var out bytes.Buffer
+		if err := runUser(ctx, []string{"disable", "--database-url", db, "--username", "dora"}, &out); err != nil || !strings.Contains(out.String(), `disabled agent "dora"`) {
+			t.Fatalf("agentd user disable: %v %q", err, out.String())
+		}
+		for _, ws := range []*websocket.Conn{onA, onB} {
+			if code, reason := closedWith(t, ws, 5*time.Second); code != websocket.ClosePolicyViolation || reason != "account disabled" {
+				t.Fatalf("closed with %d %q, want 1008 account disabled", code, reason)
+			}
+		}
+		if resp, _ := get(t, hc, b.URL()+"/console"); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("the disabled user's session still opens the console: %d", resp.StatusCode)
+		}
+		if _, err := a.Accounts.Login(ctx, "dora", "password-dora", "test"); err == nil {
+			t.Fatal("a disabled user signed in")
+		}
+		rows := auditRows(t, a, "user.update")
+		if len(rows) != 1 || rows[0].Target != "dora" || !strings.Contains(rows[0].Details, `"disabled": {"new": true, "old": false}`) {
+			t.Fatalf("audit: %+v", rows)
+		}
+		// Enabling gives the account back; enabling twice says so and writes nothing.
+		out.Reset()
+		if err := runUser(ctx, []string{"enable", "--database-url", db, "--username", "DORA"}, &out); err != nil || !strings.Contains(out.String(), `enabled agent "dora"`) {
+			t.Fatalf("agentd user enable: %v %q", err, out.String())
+		}
+		out.Reset()
+		if err := runUser(ctx, []string{"enable", "--database-url", db, "--username", "dora"}, &out); err != nil || !strings.Contains(out.String(), "already") {
+			t.Fatalf("enable twice: %v %q", err, out.String())
+		}
+		if _, err := a.Accounts.Login(ctx, "dora", "password-dora", "test"); err != nil {
+			t.Fatalf("the enabled user cannot sign in: %v", err)
+		}
+		if err := runUser(ctx, []string{"disable", "--database-url", db, "--username", "nobody"}, &out); err == nil {
+			t.Fatal("disabling an unknown user succeeded")
+		}
+	})
+
+	t.Run("DisabledOnTheAdminPage", func(t *testing.T) {
+		u := newAgent(t, a, "abel", 1)
+		root := newAdminUser(t, a, "root", "root-password", agent.RoleAdmin)
+		hc := httpClient(t)
+		csrf := login(t, hc, a.URL(), "abel", "password-abel")
+		ws := consoleWith(t, b, hc, csrf)
+		if _, err := a.Admin.UpdateUser(ctx, root, agent.UserChange{ID: u.ID, DisplayName: u.DisplayName, Role: u.Role,
+			Capacity: u.Capacity, Services: u.Services, Disabled: true}); err != nil {
+			t.Fatal(err)
+		}
+		if code, reason := closedWith(t, ws, 5*time.Second); code != websocket.ClosePolicyViolation || reason != "account disabled" {
+			t.Fatalf("closed with %d %q, want 1008 account disabled", code, reason)
+		}
+	})
+
+	t.Run("SignedOut", func(t *testing.T) {
+		newAgent(t, a, "otis", 1)
+		out, other := httpClient(t), httpClient(t)
+		csrf := login(t, out, a.URL(), "otis", "password-otis")
+		otherCSRF := login(t, other, a.URL(), "otis", "password-otis")
+		leaving, staying := consoleWith(t, b, out, csrf), consoleWith(t, b, other, otherCSRF)
+		req, _ := http.NewRequest(http.MethodPost, a.URL()+"/logout", nil)
+		req.Header.Set("X-CSRF-Token", csrf)
+		if resp, err := out.Do(req); err != nil || resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("sign out: %v %v", err, resp)
+		}
+		if code, reason := closedWith(t, leaving, 5*time.Second); code != websocket.ClosePolicyViolation || reason != "session ended" {
+			t.Fatalf("closed with %d %q, want 1008 session ended", code, reason)
+		}
+		// The same agent's console of another session stays open and working.
+		if err := staying.WriteJSON(map[string]any{"id": "state-1", "cmd": "set_state", "args": map[string]string{"state": "ready"}}); err != nil {
+			t.Fatal(err)
+		}
+		_ = staying.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for {
+			var f frame
+			if err := staying.ReadJSON(&f); err != nil {
+				t.Fatalf("the other session's console: %v", err)
+			}
+			if f["type"] == "result" && f["id"] == "state-1" {
+				mustOK(t, f)
+				break
+			}
+		}
+	})
+
+	t.Run("Expired", func(t *testing.T) {
+		newAgent(t, a, "ivy", 1)
+		hc := httpClient(t)
+		csrf := login(t, hc, b.URL(), "ivy", "password-ivy")
+		ws := consoleWith(t, b, hc, csrf)
+		clock.Advance(time.Hour + time.Minute) // past the session's lifetime on b's clock
+		if code, reason := closedWith(t, ws, 6*time.Second); code != websocket.ClosePolicyViolation || reason != "session ended" {
+			t.Fatalf("closed with %d %q, want 1008 session ended", code, reason)
+		}
+	})
 }

@@ -15,6 +15,13 @@ func consoleSocket(t *testing.T, m *Main, username string) *websocket.Conn {
 	t.Helper()
 	hc := httpClient(t)
 	csrf := login(t, hc, m.URL(), username, "password-"+username)
+	return consoleWith(t, m, hc, csrf)
+}
+
+// consoleWith opens a console socket on node m with the browser session of hc (signed in on any
+// node: cookies do not depend on the port), past the CSRF hello and the first render.
+func consoleWith(t *testing.T, m *Main, hc *http.Client, csrf string) *websocket.Conn {
+	t.Helper()
 	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, Jar: hc.Jar}
 	ws, resp, err := d.Dial(strings.Replace(m.URL(), "http://", "ws://", 1)+"/ws/console", http.Header{"Origin": {m.URL()}})
 	if err != nil {

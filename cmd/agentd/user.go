@@ -14,10 +14,14 @@ import (
 	"agentd/postgres"
 )
 
-// runUser implements `agentd user add|list`.
+// userUsage lists the user subcommands.
+const userUsage = "usage: agentd user add --username NAME --password PASS --role agent|supervisor|admin [--display-name N] [--capacity N] [--services a,b]" +
+	" | agentd user list | agentd user disable --username NAME | agentd user enable --username NAME"
+
+// runUser implements `agentd user add|list|disable|enable`.
 func runUser(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: agentd user add --username NAME --password PASS --role agent|supervisor|admin [--display-name N] [--capacity N] [--services a,b] | agentd user list")
+		return errors.New(userUsage)
 	}
 	sub, args := args[0], args[1:]
 	var cfg Config
@@ -25,7 +29,10 @@ func runUser(ctx context.Context, args []string, out io.Writer) error {
 	cfg.bindFlags(fs)
 	var nu agent.NewUser
 	var role, services string
-	if sub == "add" {
+	switch sub {
+	case "disable", "enable":
+		fs.StringVar(&nu.Username, "username", "", "the user's login name (required)")
+	case "add":
 		fs.StringVar(&nu.Username, "username", "", "login name (required)")
 		fs.StringVar(&nu.Password, "password", "", "password, at least 8 characters (required)")
 		fs.StringVar(&role, "role", "agent", "agent, supervisor or admin")
@@ -36,8 +43,14 @@ func runUser(ctx context.Context, args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if sub != "add" && sub != "list" {
-		return fmt.Errorf("unknown user command %q (want add or list)", sub)
+	switch sub {
+	case "add", "list":
+	case "disable", "enable":
+		if strings.TrimSpace(nu.Username) == "" {
+			return fmt.Errorf("agentd user %s needs --username", sub)
+		}
+	default:
+		return fmt.Errorf("unknown user command %q (want add, list, disable or enable)", sub)
 	}
 	if err := cfg.load(); err != nil {
 		return err
@@ -68,6 +81,19 @@ func runUser(ctx context.Context, args []string, out io.Writer) error {
 			return fmt.Errorf("%s", errorText(err))
 		}
 		fmt.Fprintf(out, "created %s %q (id %d, capacity %d, services %s)\n", u.Role, u.Username, u.ID, u.Capacity, strings.Join(u.Services, ","))
+	case "disable", "enable":
+		// Audited as user.update by agentd, like the admin form; disabling ends the user's
+		// sessions, and every node closes the user's open consoles (the change is NOTIFY-ed).
+		u, changed, err := agents.SetDisabled(ctx, nu.Username, sub == "disable")
+		if err != nil {
+			return fmt.Errorf("%s", errorText(err))
+		}
+		state := map[bool]string{true: "disabled", false: "enabled"}[u.Disabled]
+		if !changed {
+			fmt.Fprintf(out, "%s %q was %s already\n", u.Role, u.Username, state)
+			return nil
+		}
+		fmt.Fprintf(out, "%s %s %q (id %d)\n", state, u.Role, u.Username, u.ID)
 	case "list":
 		users, err := agents.Users(ctx)
 		if err != nil {

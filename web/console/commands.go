@@ -9,6 +9,7 @@ import (
 	"agentd"
 	"agentd/agent"
 	"agentd/userdata"
+	"agentd/web"
 )
 
 // consoleArgs are the arguments any console command may carry.
@@ -41,6 +42,10 @@ func (c *conn) run(ctx context.Context, id, cmd string, raw json.RawMessage) (an
 	u, err := c.s.accounts.User(ctx, c.userID) // current role, state and services, never a stale copy
 	if err != nil {
 		return nil, err
+	}
+	if u.Disabled {
+		c.Close(web.CloseAccountDisabled)
+		return nil, agentd.Errorf(agentd.EUNAUTHORIZED, "account_disabled", "Your account has been disabled.")
 	}
 	switch cmd {
 	case "set_state":

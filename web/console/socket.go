@@ -20,9 +20,15 @@ import (
 )
 
 const (
-	// heartbeatPeriod is how often a console tells the database its agent is still there; it
-	// must be well below the router's AbsentGrace (90 s).
-	heartbeatPeriod = 20 * time.Second
+	// sessionCheck is how often an open console checks that its browser session still lives:
+	// signing out and disabling the account close consoles at once on every node (through the
+	// agent's notification), a session that reaches its lifetime within this period.
+	sessionCheck = 5 * time.Second
+	// heartbeatEvery is how many session checks make a heartbeat: every 20 s the console tells
+	// the database its agent is still there (well below the router's AbsentGrace, 90 s) and
+	// extends its browser session, which an agent working all day in one console would otherwise
+	// see expire.
+	heartbeatEvery = 4
 	// readLimit is the largest console frame; a larger one closes the socket with 1009.
 	readLimit = 64 << 10
 	// commandTimeout bounds one command, database work included.
@@ -37,12 +43,14 @@ type conn struct {
 	s       *Surface
 	userID  int64
 	csrf    string
+	token   string // the browser session the console was opened with
 	limiter *rate.Limiter
 	hello   atomic.Bool // the page proved itself with the CSRF token; nothing is rendered before
 
 	// Owned by the write pump.
 	user  agent.User
 	chats map[string]*chatState
+	ticks int
 }
 
 // chatState is the write pump's knowledge of one open chat panel.
@@ -69,12 +77,13 @@ func (s *Surface) handleSocket(c echo.Context) error {
 	}
 	u := web.CurrentUser(c)
 	csrf := web.CSRF(c)
+	token, _ := c.Get("session_token").(string)
 	if err := s.desk.Heartbeat(r.Context(), u); err != nil {
 		s.logger.Warn("heartbeat", "agent_id", u.ID, "err", err)
 	}
-	opts := web.ConnOptions{Surface: "console", ReadLimit: readLimit, WriteWait: s.writeWait, TickEvery: heartbeatPeriod, Held: true}
+	opts := web.ConnOptions{Surface: "console", ReadLimit: readLimit, WriteWait: s.writeWait, TickEvery: sessionCheck, Held: true}
 	return s.sockets.Serve(c, opts, func(wc *web.Conn) (web.Handler, web.Subscriber, *web.CloseReason) {
-		cc := &conn{Conn: wc, s: s, userID: u.ID, csrf: csrf, user: u, limiter: rate.NewLimiter(20, 40), chats: map[string]*chatState{}}
+		cc := &conn{Conn: wc, s: s, userID: u.ID, csrf: csrf, token: token, user: u, limiter: rate.NewLimiter(20, 40), chats: map[string]*chatState{}}
 		// The first refresh, once the hello arrives, renders everything.
 		cc.Resync()
 		return cc, cc, nil
@@ -99,10 +108,32 @@ func (c *conn) Notify(n chat.Notification) {
 	}
 }
 
-// Tick beats the agent's heartbeat (write pump).
+// Tick checks the browser session every sessionCheck and, every heartbeatEvery ticks, beats the
+// agent's heartbeat and extends the session (write pump).
 func (c *conn) Tick(ctx context.Context) {
-	if err := c.s.desk.Heartbeat(ctx, c.user); err != nil && ctx.Err() == nil {
-		c.Logger().Warn("heartbeat", "err", err)
+	c.ticks++
+	if c.ticks%heartbeatEvery == 0 {
+		if err := c.s.desk.Heartbeat(ctx, c.user); err != nil && ctx.Err() == nil {
+			c.Logger().Warn("heartbeat", "err", err)
+		}
+		if _, _, err := c.s.accounts.WebSession(ctx, c.token); err != nil {
+			c.sessionGone(err)
+		}
+		return
+	}
+	if err := c.s.accounts.SessionAlive(ctx, c.token); err != nil {
+		c.sessionGone(err)
+	}
+}
+
+// sessionGone closes the console when err says its session ended (signed out, expired, or the
+// account disabled). Other errors (the database, briefly) leave it open: the next check decides.
+func (c *conn) sessionGone(err error) {
+	if agentd.ErrorClass(err) == agentd.EUNAUTHORIZED {
+		c.Logger().Info("console closed: its session ended")
+		c.Close(web.CloseSessionEnded)
+	} else if err != nil {
+		c.Logger().Warn("session check", "err", err)
 	}
 }
 
@@ -199,6 +230,8 @@ func (c *conn) render(ctx context.Context, d *web.Dirty, add func(kind, id strin
 	listDirty := false
 	var assignments []agent.Assignment
 	if d.Has(chat.NotifyAgent, "") {
+		// An agent notification may be the account disabled or a session signed out: check both
+		// before rendering anything.
 		u, err := s.accounts.User(ctx, c.userID)
 		if err != nil {
 			return err
@@ -206,6 +239,13 @@ func (c *conn) render(ctx context.Context, d *web.Dirty, add func(kind, id strin
 		if u.Disabled {
 			c.Close(web.CloseAccountDisabled)
 			return nil
+		}
+		if err := s.accounts.SessionAlive(ctx, c.token); err != nil {
+			if agentd.ErrorClass(err) == agentd.EUNAUTHORIZED {
+				c.sessionGone(err)
+				return nil
+			}
+			return err
 		}
 		c.user = u
 		svcs, err := s.desk.Services(ctx)

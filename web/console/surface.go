@@ -42,9 +42,13 @@ type Desk interface {
 	CannedResponses(ctx context.Context, serviceID int64, query string) ([]agent.CannedResponse, error)
 }
 
-// Accounts is what the console needs from the accounts service: the agent, freshly read.
+// Accounts is what the console needs from the accounts service: the agent, freshly read, and
+// the browser session the console was opened with (checked while it is open, extended by its
+// heartbeat).
 type Accounts interface {
 	User(ctx context.Context, id int64) (agent.User, error)
+	SessionAlive(ctx context.Context, token string) error
+	WebSession(ctx context.Context, token string) (agent.User, string, error)
 }
 
 // History is what the console reads of finished chats.
