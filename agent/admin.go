@@ -195,6 +195,7 @@ func (ch *ServiceChange) Validate() error {
 		f.addf("welcome_notice", "The welcome notice must be text of at most %d characters.", maxWelcomeNotice)
 	}
 	f.add("accept_timeout", Strategy{AcceptTimeoutSeconds: st.AcceptTimeoutSeconds}.Validate())
+	f.add("decline_cooldown", Strategy{DeclineCooldownSeconds: st.DeclineCooldownSeconds}.Validate())
 
 	f.add("dispositions", Strategy{Dispositions: st.Dispositions}.Validate())
 	seen := map[string]bool{}

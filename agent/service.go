@@ -34,7 +34,7 @@ type Store interface {
 	Services(ctx context.Context) ([]ServiceInfo, error)
 	Users(ctx context.Context) ([]User, error)
 	Accept(ctx context.Context, req AcceptRequest) (chat.Party, []chat.Event, error)
-	Decline(ctx context.Context, userID int64, interactionID string) error
+	Decline(ctx context.Context, userID int64, interactionID string, at time.Time) error
 	Transfer(ctx context.Context, req TransferRequest) ([]chat.Event, error)
 	End(ctx context.Context, req EndRequest) error
 	WrapUp(ctx context.Context, req WrapUpRequest) error
@@ -212,7 +212,7 @@ func (s *Service) Accept(ctx context.Context, u User, interactionID string) (cha
 
 // Decline refuses an offer; the chat goes to another agent (the commit wakes the router).
 func (s *Service) Decline(ctx context.Context, u User, interactionID string) error {
-	return s.store.Decline(ctx, u.ID, interactionID)
+	return s.store.Decline(ctx, u.ID, interactionID, s.now())
 }
 
 // party returns the agent's party in one of its active chats.

@@ -14,11 +14,14 @@ import (
 // Strategy is a service's routing strategy: the part of services.strategy the agent side reads.
 // (The chat core reads welcome_notice from the same JSON object.)
 type Strategy struct {
-	WelcomeNotice        string   `json:"welcome_notice,omitempty"`
-	AcceptTimeoutSeconds int      `json:"accept_timeout_seconds,omitempty"`
-	AutoAnswer           bool     `json:"auto_answer,omitempty"`
-	Dispositions         []string `json:"dispositions,omitempty"`
-	DispositionRequired  bool     `json:"disposition_required,omitempty"`
+	WelcomeNotice        string `json:"welcome_notice,omitempty"`
+	AcceptTimeoutSeconds int    `json:"accept_timeout_seconds,omitempty"`
+	// DeclineCooldownSeconds is how long a chat an agent declined is not offered to that agent
+	// again; after it, the chat may come back to them when no one else can take it.
+	DeclineCooldownSeconds int      `json:"decline_cooldown_seconds,omitempty"`
+	AutoAnswer             bool     `json:"auto_answer,omitempty"`
+	Dispositions           []string `json:"dispositions,omitempty"`
+	DispositionRequired    bool     `json:"disposition_required,omitempty"`
 	// UserData attached when the chat is routed to an agent, key → value template. Templates may
 	// use {interactionId}, {service} and {surveyUrl}.
 	RoutedUserData map[string]string `json:"routed_userdata,omitempty"`
@@ -56,9 +59,10 @@ var DefaultSurveyQuestions = []SurveyQuestion{
 
 // Defaults of a strategy.
 const (
-	DefaultAcceptTimeout = 30 * time.Second
-	DefaultPendingWarn   = 60 * time.Second
-	DefaultPendingLate   = 180 * time.Second
+	DefaultAcceptTimeout   = 30 * time.Second
+	DefaultDeclineCooldown = 2 * time.Minute
+	DefaultPendingWarn     = 60 * time.Second
+	DefaultPendingLate     = 180 * time.Second
 )
 
 // ParseStrategy decodes and validates a strategy.
@@ -76,6 +80,9 @@ func ParseStrategy(raw []byte) (Strategy, error) {
 func (s Strategy) Validate() error {
 	if s.AcceptTimeoutSeconds < 0 || s.AcceptTimeoutSeconds > 600 {
 		return agentd.Errorf(agentd.EINVALID, "invalid_argument", "Accept timeout must be between 0 and 600 seconds.")
+	}
+	if s.DeclineCooldownSeconds < 0 || s.DeclineCooldownSeconds > 3600 {
+		return agentd.Errorf(agentd.EINVALID, "invalid_argument", "Decline cool-down must be between 0 and 3600 seconds.")
 	}
 	for _, d := range s.Dispositions {
 		if strings.TrimSpace(d) == "" || utf8.RuneCountInString(d) > 100 {
@@ -98,6 +105,14 @@ func (s Strategy) Validate() error {
 		}
 	}
 	return nil
+}
+
+// DeclineCooldown returns how long a declined chat stays away from the agent who declined it.
+func (s Strategy) DeclineCooldown() time.Duration {
+	if s.DeclineCooldownSeconds == 0 {
+		return DefaultDeclineCooldown
+	}
+	return time.Duration(s.DeclineCooldownSeconds) * time.Second
 }
 
 // AcceptTimeout returns the offer timeout.

@@ -100,7 +100,11 @@ func (s *AgentStore) Transfer(ctx context.Context, req agent.TransferRequest) ([
 				return agentd.Errorf(agentd.EINVALID, "invalid_argument", "Choose another agent.")
 			}
 			var ok bool
-			if target, ok, err = pickAgent(ctx, tx, serviceID, req.InteractionID, req.Target.UserID); err != nil {
+			st, err := loadStrategy(ctx, tx, serviceID)
+			if err != nil {
+				return err
+			}
+			if target, ok, err = pickAgent(ctx, tx, serviceID, req.InteractionID, req.Target.UserID, req.At, st.DeclineCooldown()); err != nil {
 				return err
 			}
 			if !ok {

@@ -182,7 +182,7 @@ func (s *AgentStore) Assign(ctx context.Context, now time.Time, max int) ([]agen
 		// router) the slower query that checks every queued chat for an agent is run.
 		strategies := map[int64]agent.Strategy{}
 		for _, query := range []string{queuedInServices, queuedWithAgent} {
-			candidates, err := lockQueued(ctx, tx, query, staffed, max)
+			candidates, err := lockQueued(ctx, tx, query, staffed, max, now)
 			if err != nil {
 				return err
 			}
@@ -213,17 +213,37 @@ func (s *AgentStore) Assign(ctx context.Context, now time.Time, max int) ([]agen
 	return offers, err
 }
 
+// barred is the condition, on the interaction whose id is the SQL expression iid and agent u, that
+// u may not be offered it now: u missed an offer of it and has not become ready since (a missed
+// offer sets the agent not ready; pressing Ready again means "offer me chats"), or declined it
+// less than the service's decline cool-down (the SQL expression cooldown, an interval) before
+// now ($3). Passing on a chat never bars an agent for good: with one agent on duty, a chat they
+// missed or declined would otherwise wait forever.
+func barred(iid, cooldown string) string {
+	return `EXISTS (SELECT 1 FROM assignments b WHERE b.interaction_id = ` + iid + ` AND b.user_id = u.id AND (
+			(b.state = 'timed_out' AND b.finished_at >= u.state_since) OR
+			(b.state = 'declined' AND b.finished_at > $3::timestamptz - ` + cooldown + `)))`
+}
+
+// passedOn is the condition that agent u missed or declined the interaction iid before: such
+// agents get it only when no one else can take it.
+func passedOn(iid string) string {
+	return `EXISTS (SELECT 1 FROM assignments b WHERE b.interaction_id = ` + iid + ` AND b.user_id = u.id
+			AND b.state IN ('declined', 'timed_out'))`
+}
+
 // The queued chats of the services $1, oldest first, locked; the second query keeps only those
-// that some agent with room has not declined or missed.
-const (
+// some agent with room may be offered now ($3 is now, $4 the default decline cool-down in
+// seconds).
+var (
 	queuedInServices = `SELECT i.id, i.service_id FROM interactions i
 		WHERE i.state = 'queued' AND i.service_id = ANY($1)
 		ORDER BY i.queued_at, i.id LIMIT $2 FOR UPDATE OF i SKIP LOCKED`
-	queuedWithAgent = `SELECT i.id, i.service_id FROM interactions i
+	queuedWithAgent = `SELECT i.id, i.service_id FROM interactions i JOIN services sv ON sv.id = i.service_id
 		WHERE i.state = 'queued' AND i.service_id = ANY($1)
 			AND EXISTS (SELECT 1 FROM users u JOIN user_services us ON us.user_id = u.id AND us.service_id = i.service_id
-				WHERE ` + agentHasRoom + ` AND NOT EXISTS (SELECT 1 FROM assignments a
-					WHERE a.interaction_id = i.id AND a.user_id = u.id AND a.state IN ('declined', 'timed_out')))
+				WHERE ` + agentHasRoom + ` AND NOT ` + barred("i.id",
+		`make_interval(secs => coalesce(nullif((sv.strategy->>'decline_cooldown_seconds')::int, 0), $4::int))`) + `)
 		ORDER BY i.queued_at, i.id LIMIT $2 FOR UPDATE OF i SKIP LOCKED`
 )
 
@@ -232,8 +252,12 @@ type queuedChat struct {
 	serviceID int64
 }
 
-func lockQueued(ctx context.Context, tx pgx.Tx, query string, services []int64, limit int) ([]queuedChat, error) {
-	rows, err := tx.Query(ctx, query, services, limit)
+func lockQueued(ctx context.Context, tx pgx.Tx, query string, services []int64, limit int, now time.Time) ([]queuedChat, error) {
+	args := []any{services, limit}
+	if query == queuedWithAgent {
+		args = append(args, now, int(agent.DefaultDeclineCooldown/time.Second))
+	}
+	rows, err := tx.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -246,16 +270,17 @@ func lockQueued(ctx context.Context, tx pgx.Tx, query string, services []int64, 
 // offerTo offers the locked queued chat q to the agent pickAgent finds, if there is one.
 // strategies caches the services' strategies for the transaction.
 func offerTo(ctx context.Context, tx pgx.Tx, now time.Time, q queuedChat, strategies map[int64]agent.Strategy) (agent.Offer, bool, error) {
-	userID, ok, err := pickAgent(ctx, tx, q.serviceID, q.id, 0)
-	if err != nil || !ok {
-		return agent.Offer{}, false, err
-	}
 	st, ok := strategies[q.serviceID]
 	if !ok {
+		var err error
 		if st, err = loadStrategy(ctx, tx, q.serviceID); err != nil {
 			return agent.Offer{}, false, err
 		}
 		strategies[q.serviceID] = st
+	}
+	userID, ok, err := pickAgent(ctx, tx, q.serviceID, q.id, 0, now, st.DeclineCooldown())
+	if err != nil || !ok {
+		return agent.Offer{}, false, err
 	}
 	// The offer's deadline and the agent's last offer come from the router's clock, the clock
 	// ExpireOffers compares them with. An agent offered a chat in this pass sorts after every
@@ -271,7 +296,8 @@ func offerTo(ctx context.Context, tx pgx.Tx, now time.Time, q queuedChat, strate
 }
 
 // pickAgent locks and returns the longest-idle ready agent of the service with free capacity
-// that has not already declined or missed this interaction. onlyUser restricts it to one agent.
+// that may be offered this interaction now (not barred); agents who missed or declined it come
+// after every other agent. onlyUser restricts it to one agent.
 // Agents that look full are skipped in the query, so any number of busy agents idle longer than
 // one with room cannot hide it.
 //
@@ -279,18 +305,17 @@ func offerTo(ctx context.Context, tx pgx.Tx, now time.Time, q queuedChat, strate
 // that agent's lock instead (a router looks at ready agents all the time, and the agent is not
 // unavailable because of that). Waiting is safe: routers never wait for a lock while holding an
 // agent's, and everyone else takes locks in the order interaction, assignment, user.
-func pickAgent(ctx context.Context, tx pgx.Tx, serviceID int64, interactionID string, onlyUser int64) (int64, bool, error) {
+func pickAgent(ctx context.Context, tx pgx.Tx, serviceID int64, interactionID string, onlyUser int64, now time.Time, cooldown time.Duration) (int64, bool, error) {
 	lock := "FOR UPDATE OF u SKIP LOCKED"
 	if onlyUser != 0 {
 		lock = "FOR UPDATE OF u"
 	}
 	rows, err := tx.Query(ctx, `SELECT u.id, u.capacity FROM users u
 		JOIN user_services us ON us.user_id = u.id AND us.service_id = $1
-		WHERE `+agentHasRoom+` AND ($3 = 0 OR u.id = $3)
-			AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.interaction_id = $2 AND a.user_id = u.id
-				AND a.state IN ('declined', 'timed_out'))
-		ORDER BY greatest(u.state_since, coalesce(u.last_offer_at, u.state_since)), u.id
-		LIMIT 10 `+lock, serviceID, interactionID, onlyUser)
+		WHERE `+agentHasRoom+` AND ($4 = 0 OR u.id = $4)
+			AND NOT `+barred("$2", "$5::interval")+`
+		ORDER BY `+passedOn("$2")+`, greatest(u.state_since, coalesce(u.last_offer_at, u.state_since)), u.id
+		LIMIT 10 `+lock, serviceID, interactionID, now, onlyUser, cooldown)
 	if err != nil {
 		return 0, false, err
 	}
@@ -350,7 +375,7 @@ func (s *AgentStore) ExpireOffers(ctx context.Context, now time.Time) (int, erro
 			if err != nil {
 				return err
 			}
-			tag, err := tx.Exec(ctx, `UPDATE assignments SET state = 'timed_out', finished_at = now() WHERE id = $1 AND state = 'offered'`, o.id)
+			tag, err := tx.Exec(ctx, `UPDATE assignments SET state = 'timed_out', finished_at = $2 WHERE id = $1 AND state = 'offered'`, o.id, now)
 			if err != nil {
 				return err
 			}
@@ -459,13 +484,14 @@ func writeStrategyUserData(ctx context.Context, tx *Tx, interactionID string, ch
 
 // Decline refuses an offer: the interaction goes back to its place in the queue and will not be
 // offered to this agent again.
-func (s *AgentStore) Decline(ctx context.Context, userID int64, interactionID string) error {
+func (s *AgentStore) Decline(ctx context.Context, userID int64, interactionID string, at time.Time) error {
 	return s.c.InTx(ctx, func(tx *Tx) error {
 		if _, err := lockInteraction(ctx, tx, interactionID); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `UPDATE assignments SET state = 'declined', finished_at = now()
-			WHERE interaction_id = $1 AND user_id = $2 AND state = 'offered'`, interactionID, userID)
+		// finished_at is on the domain's clock: the decline cool-down is measured from it.
+		tag, err := tx.Exec(ctx, `UPDATE assignments SET state = 'declined', finished_at = $3
+			WHERE interaction_id = $1 AND user_id = $2 AND state = 'offered'`, interactionID, userID, at)
 		if err != nil {
 			return err
 		}

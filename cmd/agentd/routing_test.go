@@ -526,15 +526,16 @@ func TestRoutingNoHeadOfLine(t *testing.T) {
 	ready(t, m, free)
 	waitOffer(t, m, free, start("busy"))
 
-	// More older chats than one routing transaction takes, all declined by the only agent: the
-	// newer chat the agent has not declined is still offered.
+	// More older chats than one routing transaction takes, all declined by the only agent (just
+	// now: within the decline cool-down): the newer chat the agent has not declined is still
+	// offered.
 	if err := m.DB.EnsureService(ctx, "picky", "picky", chat.Strategy{}); err != nil {
 		t.Fatal(err)
 	}
 	solo := newAgent(t, m, "solo", 1, "picky")
 	for range 15 {
 		id := start("picky")
-		if _, err := m.DB.Pool.Exec(ctx, `INSERT INTO assignments (interaction_id, user_id, state) VALUES ($1, $2, 'declined')`, id, solo.ID); err != nil {
+		if _, err := m.DB.Pool.Exec(ctx, `INSERT INTO assignments (interaction_id, user_id, state, finished_at) VALUES ($1, $2, 'declined', now())`, id, solo.ID); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -673,4 +674,80 @@ func TestPendingSince(t *testing.T) {
 	if p := pending(); p == nil || !p.After(*first) {
 		t.Fatalf("a new question after the answer: %v", p)
 	}
+}
+
+// TestPassedOnChatsComeBack (first-time user: "a missed or declined offer is a dead end"): with a
+// single agent, a chat they missed is offered again once they are Ready again, and a chat they
+// declined after the strategy's cool-down; agents who passed on a chat get it only when no one
+// else can take it. Before, both were never offered to that agent again and the customer waited
+// forever.
+func TestPassedOnChatsComeBack(t *testing.T) {
+	t.Parallel()
+	clock := &testClock{}
+	// No periodic passes: the router runs when woken, and the test runs passes of its own.
+	m := startNodeAt(t, newDB(t), clock.Now, func(c *Config) { c.Router.RouteInterval = time.Hour })
+	ctx := context.Background()
+	setStrategy(t, m, "default", agent.Strategy{AcceptTimeoutSeconds: 30, DeclineCooldownSeconds: 60})
+	offered := func(u agent.User, id string) bool {
+		a, err := m.Agents.Assignment(ctx, u, id)
+		return err == nil && a.State == agent.AssignOffered
+	}
+
+	t.Run("MissedThenReady", func(t *testing.T) {
+		solo := newAgent(t, m, "solo", 1)
+		ready(t, m, solo)
+		_, d := startSession(t, m, nil)
+		id := d.str("session_id")
+		waitOffer(t, m, solo, id)
+		clock.Advance(31 * time.Second)
+		m.Router.RouteOnce(ctx) // the offer times out; solo is set not ready
+		if u, _ := m.Accounts.User(ctx, solo.ID); u.State != agent.StateNotReady || offered(solo, id) {
+			t.Fatalf("after the missed offer: %s, offered %v", u.State, offered(solo, id))
+		}
+		ready(t, m, solo)
+		waitOffer(t, m, solo, id)
+		acceptOffer(t, m, solo, id)
+		if err := m.Agents.End(ctx, solo, id); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Agents.WrapUp(ctx, solo, id, "", ""); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Agents.SetState(ctx, solo, agent.StateOffline, ""); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("DeclinedAfterCooldown", func(t *testing.T) {
+		dee := newAgent(t, m, "dee", 1)
+		ready(t, m, dee)
+		_, d := startSession(t, m, nil)
+		id := d.str("session_id")
+		waitOffer(t, m, dee, id)
+		if err := m.Agents.Decline(ctx, dee, id); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(59 * time.Second)
+		m.Router.RouteOnce(ctx)
+		if offered(dee, id) {
+			t.Fatal("a declined chat came back before the cool-down")
+		}
+		clock.Advance(2 * time.Second)
+		m.Router.RouteOnce(ctx)
+		if !offered(dee, id) {
+			t.Fatal("a declined chat did not come back after the cool-down, with no one else to take it")
+		}
+		if err := m.Agents.Decline(ctx, dee, id); err != nil {
+			t.Fatal(err)
+		}
+
+		// Someone who never passed on it comes first, even though dee has been idle longer.
+		clock.Advance(61 * time.Second)
+		cal := newAgent(t, m, "cal", 1)
+		ready(t, m, cal) // wakes the router: dee may be offered it again, but cal comes first
+		waitOffer(t, m, cal, id)
+		if offered(dee, id) {
+			t.Fatal("the chat went back to the agent who declined it while another could take it")
+		}
+	})
 }

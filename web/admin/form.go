@@ -21,7 +21,8 @@ func serviceForm(si agent.ServiceInfo, st agent.Strategy) templates.AdminService
 	f := templates.AdminServiceForm{
 		Name: si.Name, DisplayName: si.DisplayName, Enabled: si.Enabled,
 		WelcomeNotice: st.WelcomeNotice, AcceptTimeout: formSeconds(st.AcceptTimeoutSeconds), AutoAnswer: st.AutoAnswer,
-		Dispositions: strings.Join(st.Dispositions, "\n"), DispositionRequired: st.DispositionRequired,
+		DeclineCooldown: formSeconds(st.DeclineCooldownSeconds),
+		Dispositions:    strings.Join(st.Dispositions, "\n"), DispositionRequired: st.DispositionRequired,
 		PendingWarn: formSeconds(st.PendingWarnSeconds), PendingLate: formSeconds(st.PendingLateSeconds),
 		VisibleUserData: strings.Join(st.VisibleUserData, "\n"), SurveyWhen: "routed",
 	}
@@ -57,7 +58,8 @@ func parseServiceForm(name string, form url.Values) (templates.AdminServiceForm,
 	f := templates.AdminServiceForm{
 		Name: name, DisplayName: form.Get("display_name"), Enabled: formChecked(form, "enabled"),
 		WelcomeNotice: form.Get("welcome_notice"), AcceptTimeout: form.Get("accept_timeout"), AutoAnswer: formChecked(form, "auto_answer"),
-		Dispositions: form.Get("dispositions"), DispositionRequired: formChecked(form, "disposition_required"),
+		DeclineCooldown: form.Get("decline_cooldown"),
+		Dispositions:    form.Get("dispositions"), DispositionRequired: formChecked(form, "disposition_required"),
 		SurveyEnabled: formChecked(form, "survey_enabled"), SurveyWhen: form.Get("survey_when"), SurveyURL: form.Get("survey_url"),
 		SurveyQuestions: form.Get("survey_questions"), RoutedUserData: form.Get("routed_userdata"), VisibleUserData: form.Get("visible_userdata"),
 		PendingWarn: form.Get("pending_warn"), PendingLate: form.Get("pending_late"),
@@ -75,14 +77,15 @@ func parseServiceForm(name string, form url.Values) (templates.AdminServiceForm,
 		return n
 	}
 	st := agent.Strategy{
-		WelcomeNotice:        strings.TrimSpace(formNewlines(f.WelcomeNotice)),
-		AcceptTimeoutSeconds: seconds("accept_timeout", f.AcceptTimeout),
-		AutoAnswer:           f.AutoAnswer,
-		Dispositions:         formLines(f.Dispositions),
-		DispositionRequired:  f.DispositionRequired,
-		VisibleUserData:      formLines(f.VisibleUserData),
-		PendingWarnSeconds:   seconds("pending_warn", f.PendingWarn),
-		PendingLateSeconds:   seconds("pending_late", f.PendingLate),
+		WelcomeNotice:          strings.TrimSpace(formNewlines(f.WelcomeNotice)),
+		AcceptTimeoutSeconds:   seconds("accept_timeout", f.AcceptTimeout),
+		DeclineCooldownSeconds: seconds("decline_cooldown", f.DeclineCooldown),
+		AutoAnswer:             f.AutoAnswer,
+		Dispositions:           formLines(f.Dispositions),
+		DispositionRequired:    f.DispositionRequired,
+		VisibleUserData:        formLines(f.VisibleUserData),
+		PendingWarnSeconds:     seconds("pending_warn", f.PendingWarn),
+		PendingLateSeconds:     seconds("pending_late", f.PendingLate),
 	}
 	if f.SurveyEnabled {
 		qs, err := parseQuestionLines(f.SurveyQuestions)

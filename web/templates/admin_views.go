@@ -49,6 +49,7 @@ type AdminServiceForm struct {
 	Enabled             bool
 	WelcomeNotice       string
 	AcceptTimeout       string
+	DeclineCooldown     string
 	AutoAnswer          bool
 	Dispositions        string
 	DispositionRequired bool
