@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"agentd/chat"
 	"agentd/userdata"
 )
 
@@ -24,6 +25,16 @@ type AcceptRequest struct {
 	RoutedUserData []userdata.Change
 	Survey         *SurveyLink // set when the strategy attaches the survey when the chat is routed
 	Limits         userdata.Limits
+}
+
+// PickUpRequest has an agent take the oldest chat waiting in one of their services.
+type PickUpRequest struct {
+	UserID  int64
+	Service string
+	At      time.Time
+	// Prepare builds the accept of the chat found (routed UserData, survey link) from its
+	// service's strategy, in the commit.
+	Prepare func(in chat.Interaction, st Strategy) AcceptRequest
 }
 
 // TransferRequest moves an active chat from one agent to a service queue or another agent.

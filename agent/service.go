@@ -34,6 +34,7 @@ type Store interface {
 	Services(ctx context.Context) ([]ServiceInfo, error)
 	Users(ctx context.Context) ([]User, error)
 	Accept(ctx context.Context, req AcceptRequest) (chat.Party, []chat.Event, error)
+	PickUp(ctx context.Context, req PickUpRequest) (chat.Party, string, error)
 	Decline(ctx context.Context, userID int64, interactionID string, at time.Time) error
 	Transfer(ctx context.Context, req TransferRequest) ([]chat.Event, error)
 	End(ctx context.Context, req EndRequest) error
@@ -193,10 +194,17 @@ func (s *Service) Accept(ctx context.Context, u User, interactionID string) (cha
 	if err != nil {
 		return chat.Party{}, err
 	}
-	req := AcceptRequest{UserID: u.ID, InteractionID: interactionID, AgentName: u.DisplayName, Limits: s.limits()}
-	vars := map[string]string{"interactionId": interactionID, "service": a.Interaction.ServiceName}
+	party, _, err := s.store.Accept(ctx, s.acceptRequest(u, a.Interaction, st))
+	return party, err
+}
+
+// acceptRequest is what accepting chat in writes as its strategy st says: routed UserData and,
+// for services that survey when a chat is routed, its survey link.
+func (s *Service) acceptRequest(u User, in chat.Interaction, st Strategy) AcceptRequest {
+	req := AcceptRequest{UserID: u.ID, InteractionID: in.ID, AgentName: u.DisplayName, Limits: s.limits()}
+	vars := map[string]string{"interactionId": in.ID, "service": in.ServiceName}
 	if st.SurveyWhen() == "routed" {
-		link := s.surveyLink(st, a.Interaction)
+		link := s.surveyLink(st, in)
 		req.Survey, vars["surveyUrl"] = &link, link.URL
 	}
 	for _, k := range slices.Sorted(maps.Keys(st.RoutedUserData)) {
@@ -206,8 +214,19 @@ func (s *Service) Accept(ctx context.Context, u User, interactionID string) (cha
 		visible := slices.Contains(st.VisibleUserData, k)
 		req.RoutedUserData = append(req.RoutedUserData, userdata.Change{Key: k, Value: Expand(st.RoutedUserData[k], vars), Visible: &visible})
 	}
-	party, _, err := s.store.Accept(ctx, req)
-	return party, err
+	return req
+}
+
+// PickUp takes the oldest chat waiting in service, one of the agent's services, at once (the
+// queue list's "Pick up"): offered and accepted in one commit, within the agent's capacity. It
+// returns the chat's id.
+func (s *Service) PickUp(ctx context.Context, u User, service string) (string, error) {
+	if !slices.Contains(u.Services, service) {
+		return "", agentd.Errorf(agentd.EFORBIDDEN, "not_your_service", "You do not take chats of %q.", service)
+	}
+	_, id, err := s.store.PickUp(ctx, PickUpRequest{UserID: u.ID, Service: service, At: s.now(),
+		Prepare: func(in chat.Interaction, st Strategy) AcceptRequest { return s.acceptRequest(u, in, st) }})
+	return id, err
 }
 
 // Decline refuses an offer; the chat goes to another agent (the commit wakes the router).

@@ -419,42 +419,99 @@ func (s *AgentStore) Accept(ctx context.Context, req agent.AcceptRequest) (chat.
 		if err != nil || in.State.Over() {
 			return translate(err, errOfferGone())
 		}
-		party, err = insertParty(ctx, tx, req.InteractionID, chat.PartyAgent, req.AgentName, fmt.Sprint(req.UserID))
-		if err != nil {
-			return err
-		}
-		ev, err := appendEvent(ctx, tx, req.InteractionID, chat.EventPartyJoined, &party, "", "", "")
-		if err != nil {
-			return err
-		}
-		events = append(events, ev)
-		if _, err := tx.Exec(ctx, `UPDATE assignments SET state = 'active', accepted_at = now(), party_id = $2 WHERE id = $1`,
-			assignmentID, party.ID); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE interactions SET state = 'active' WHERE id = $1`, req.InteractionID); err != nil {
-			return err
-		}
-		changes := req.RoutedUserData
-		if req.Survey != nil {
-			link, err := attachSurvey(ctx, tx, req.InteractionID, *req.Survey)
-			if err != nil {
-				return err
-			}
-			changes = append(changes, link...)
-		}
-		if err := writeStrategyUserData(ctx, tx, req.InteractionID, changes, req.Limits); err != nil {
-			return err
-		}
-		if err := tx.notifyEvents(ctx, req.InteractionID, events...); err != nil {
-			return err
-		}
-		if err := tx.notifyQueue(ctx, in.ServiceID); err != nil {
-			return err
-		}
-		return tx.notifyAgent(ctx, req.UserID)
+		party, events, err = acceptTx(ctx, tx, in, assignmentID, req)
+		return err
 	})
 	return party, events, err
+}
+
+// acceptTx turns the offered assignment of the locked interaction in into the agent's active
+// chat: the agent's party joins, the interaction becomes active and req's UserData is written.
+func acceptTx(ctx context.Context, tx *Tx, in chat.Interaction, assignmentID int64, req agent.AcceptRequest) (chat.Party, []chat.Event, error) {
+	party, err := insertParty(ctx, tx, in.ID, chat.PartyAgent, req.AgentName, fmt.Sprint(req.UserID))
+	if err != nil {
+		return party, nil, err
+	}
+	ev, err := appendEvent(ctx, tx, in.ID, chat.EventPartyJoined, &party, "", "", "")
+	if err != nil {
+		return party, nil, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE assignments SET state = 'active', accepted_at = now(), party_id = $2 WHERE id = $1`,
+		assignmentID, party.ID); err != nil {
+		return party, nil, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE interactions SET state = 'active' WHERE id = $1`, in.ID); err != nil {
+		return party, nil, err
+	}
+	changes := req.RoutedUserData
+	if req.Survey != nil {
+		link, err := attachSurvey(ctx, tx, in.ID, *req.Survey)
+		if err != nil {
+			return party, nil, err
+		}
+		changes = append(changes, link...)
+	}
+	if err := writeStrategyUserData(ctx, tx, in.ID, changes, req.Limits); err != nil {
+		return party, nil, err
+	}
+	if err := tx.notifyEvents(ctx, in.ID, ev); err != nil {
+		return party, nil, err
+	}
+	if err := tx.notifyQueue(ctx, in.ServiceID); err != nil {
+		return party, nil, err
+	}
+	return party, []chat.Event{ev}, tx.notifyAgent(ctx, req.UserID)
+}
+
+// PickUp has an agent take the oldest chat waiting in one of their services, at once: offered
+// and accepted in one commit, within the agent's capacity (ready or not: picking up is the
+// agent's own choice). req.Prepare builds the accept (routed UserData, survey link) for the
+// chat found. Lock order as everywhere: interaction, then the agent's row.
+func (s *AgentStore) PickUp(ctx context.Context, req agent.PickUpRequest) (chat.Party, string, error) {
+	var party chat.Party
+	var id string
+	err := s.c.InTx(ctx, func(tx *Tx) error {
+		err := tx.QueryRow(ctx, `SELECT i.id FROM interactions i JOIN services s ON s.id = i.service_id
+			JOIN user_services us ON us.service_id = s.id AND us.user_id = $2
+			WHERE s.name = $1 AND i.state = 'queued'
+			ORDER BY i.queued_at, i.id LIMIT 1 FOR UPDATE OF i SKIP LOCKED`, req.Service, req.UserID).Scan(&id)
+		if err != nil {
+			return translate(err, agentd.Errorf(agentd.ENOTFOUND, "queue_empty", "No chat is waiting in %s.", req.Service))
+		}
+		in, err := lockInteraction(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		var capacity, load int
+		if err := tx.QueryRow(ctx, `SELECT capacity FROM users WHERE id = $1 AND NOT disabled FOR UPDATE`, req.UserID).Scan(&capacity); err != nil {
+			return translate(err, errUserNotFound())
+		}
+		// Counted with the row lock held, as every transaction that adds to an agent's load does.
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM assignments WHERE user_id = $1 AND state IN ('offered', 'active')`,
+			req.UserID).Scan(&load); err != nil {
+			return err
+		}
+		if load >= capacity {
+			return agentd.Errorf(agentd.ECONFLICT, "agent_full", "You are working as many chats as you can take (%d).", capacity)
+		}
+		var assignmentID int64
+		if err := tx.QueryRow(ctx, `INSERT INTO assignments (interaction_id, user_id, state, offered_at)
+			VALUES ($1, $2, 'offered', $3) RETURNING id`, id, req.UserID, req.At).Scan(&assignmentID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE users SET last_offer_at = $2 WHERE id = $1`, req.UserID, req.At); err != nil {
+			return err
+		}
+		st, err := loadStrategy(ctx, tx, in.ServiceID)
+		if err != nil {
+			return err
+		}
+		ar := req.Prepare(in, st)
+		ar.UserID, ar.InteractionID = req.UserID, id
+		party, _, err = acceptTx(ctx, tx, in, assignmentID, ar)
+		return err
+	})
+	return party, id, err
 }
 
 // attachSurvey stores the survey token of a chat that has none yet and returns the SurveyURL

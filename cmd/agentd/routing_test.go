@@ -751,3 +751,48 @@ func TestPassedOnChatsComeBack(t *testing.T) {
 		}
 	})
 }
+
+// TestPickUp (first-time user): an agent takes the oldest chat waiting in one of their services
+// from the queue list, within their capacity, whether ready or not.
+func TestPickUp(t *testing.T) {
+	t.Parallel()
+	m := startNode(t, newDB(t), func(c *Config) { c.Router.RouteInterval = time.Hour })
+	ctx := context.Background()
+	if err := m.DB.EnsureService(ctx, "vip", "VIP", chat.Strategy{}); err != nil {
+		t.Fatal(err)
+	}
+	setStrategy(t, m, "default", agent.Strategy{RoutedUserData: map[string]string{"Queue": "{service}"}})
+	pia := newAgent(t, m, "pia", 1) // not ready: nothing is offered to her
+	c1, d1 := startSession(t, m, nil)
+	_, d2 := startSession(t, m, nil)
+	_, err := m.Agents.PickUp(ctx, pia, "vip")
+	wantCode(t, err, "not_your_service")
+	id, err := m.Agents.PickUp(ctx, pia, "default")
+	if err != nil || id != d1.str("session_id") {
+		t.Fatalf("pick up: %q %v, want the oldest chat %s", id, err, d1.str("session_id"))
+	}
+	if a, err := m.Agents.Assignment(ctx, pia, id); err != nil || a.State != agent.AssignActive {
+		t.Fatalf("picked chat: %+v %v", a, err)
+	}
+	c1.waitEvent("agent joined", func(ev frame) bool { return ev.str("party", "name") == "Agent pia" })
+	if v := udValue(m, id, "Queue"); v != `"default"` {
+		t.Fatalf("routed UserData of a picked chat: %s", v)
+	}
+	// Her capacity is 1: the next one is refused and stays queued.
+	_, err = m.Agents.PickUp(ctx, pia, "default")
+	wantCode(t, err, "agent_full")
+	if in, _ := m.Chat.Interaction(ctx, d2.str("session_id")); in.State != "queued" {
+		t.Fatalf("the refused chat is %s", in.State)
+	}
+	if err := m.Agents.End(ctx, pia, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Agents.WrapUp(ctx, pia, id, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Agents.PickUp(ctx, pia, "default"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.Agents.PickUp(ctx, newAgent(t, m, "quinn", 2), "default")
+	wantCode(t, err, "queue_empty")
+}

@@ -27,6 +27,7 @@ type consoleArgs struct {
 	Disposition   string `json:"disposition"`
 	Notes         string `json:"notes"`
 	Query         string `json:"q"`
+	Service       string `json:"service"`
 }
 
 // run executes one console command as the connection's agent. The command id doubles as the
@@ -54,6 +55,12 @@ func (c *conn) run(ctx context.Context, id, cmd string, raw json.RawMessage) (an
 	case "accept":
 		_, err := ag.Accept(ctx, u, a.InteractionID)
 		return nil, err
+	case "pick_up":
+		id, err := ag.PickUp(ctx, u, a.Service)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"iid": id}, nil
 	case "decline":
 		return nil, ag.Decline(ctx, u, a.InteractionID)
 	case "send":

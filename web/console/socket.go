@@ -419,7 +419,7 @@ func (c *conn) render(ctx context.Context, d *web.Dirty, add func(kind, id strin
 // commandLabel keeps the metric label set bounded to the known console commands.
 func commandLabel(cmd string) string {
 	switch cmd {
-	case "set_state", "accept", "decline", "send", "typing", "set_userdata", "delete_userdata", "send_notice",
+	case "set_state", "accept", "pick_up", "decline", "send", "typing", "set_userdata", "delete_userdata", "send_notice",
 		"cobrowse_joined", "transfer", "end", "wrapup", "canned":
 		return cmd
 	}

@@ -30,6 +30,7 @@ type Desk interface {
 	TransferAgents(ctx context.Context, u agent.User, service string) ([]agent.User, error)
 	CoBrowseURL(sessionID, interactionID string) string
 	Accept(ctx context.Context, u agent.User, interactionID string) (chat.Party, error)
+	PickUp(ctx context.Context, u agent.User, service string) (string, error)
 	Decline(ctx context.Context, u agent.User, interactionID string) error
 	Send(ctx context.Context, u agent.User, interactionID, commandID, text string) (chat.Event, error)
 	Typing(ctx context.Context, u agent.User, interactionID string, on bool, text string) error
