@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"agentd/web/admin"
 	"agentd/web/console"
 	"agentd/web/customer"
+	"agentd/web/devtools"
 	"agentd/web/survey"
 )
 
@@ -123,6 +125,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.Config.Agent.PublicURL == "" {
 		m.Config.Agent.PublicURL = m.URL()
 	}
+	if m.Config.Dev && m.Config.Agent.CoBrowseURL == "" {
+		m.Config.Agent.CoBrowseURL = devtools.CoBrowseURL(strings.TrimRight(m.Config.Agent.PublicURL, "/"))
+	}
 	cfg, logger := m.Config, m.Logger
 
 	// Realtime: the hub and the mailboxes come first, since the stores announce to them.
@@ -149,14 +154,18 @@ func (m *Main) Run(ctx context.Context) error {
 	positions := customer.NewQueuePositions(customer.QueueDeps{Changes: queues, Source: m.Chat, Logger: logger})
 	auth := web.NewAuth(web.AuthDeps{Sessions: m.Accounts, Cookies: web.Cookies{PublicURL: cfg.Agent.PublicURL}, Logger: logger, Metrics: metrics,
 		SessionMaxAge: m.Accounts.Config().SessionMaxAge})
+	surfaces := []web.Surface{
+		customer.New(customer.Deps{Config: cfg.Customer, PublicURL: cfg.Agent.PublicURL, Chat: m.Chat, Sockets: m.Sockets, Positions: positions, Metrics: metrics, Logger: logger}),
+		console.New(console.Deps{Desk: m.Agents, Accounts: m.Accounts, History: m.History, Chat: m.Chat, Auth: auth,
+			Sockets: m.Sockets, Metrics: metrics, Logger: logger}),
+		admin.New(admin.Deps{Admin: m.Admin, Auth: auth}),
+		survey.New(survey.Deps{Surveys: m.Surveys, Cookies: auth.Cookies()}),
+	}
+	if cfg.Dev {
+		surfaces = append(surfaces, devtools.New())
+	}
 	m.Server = web.NewServer(web.ServerDeps{Logger: logger, Metrics: metrics, Auth: auth, Ready: m.ready, FrameSrc: cfg.Agent.CoBrowseURL,
-		Surfaces: []web.Surface{
-			customer.New(customer.Deps{Config: cfg.Customer, PublicURL: cfg.Agent.PublicURL, Chat: m.Chat, Sockets: m.Sockets, Positions: positions, Metrics: metrics, Logger: logger}),
-			console.New(console.Deps{Desk: m.Agents, Accounts: m.Accounts, History: m.History, Chat: m.Chat, Auth: auth,
-				Sockets: m.Sockets, Metrics: metrics, Logger: logger}),
-			admin.New(admin.Deps{Admin: m.Admin, Auth: auth}),
-			survey.New(survey.Deps{Surveys: m.Surveys, Cookies: auth.Cookies()}),
-		}})
+		Surfaces: surfaces})
 
 	if err := m.startJobs(ctx); err != nil {
 		return err

@@ -25,18 +25,21 @@ import (
 // Config is agentd's configuration, from flags and environment (flags win). docs/configuration.md
 // lists every setting.
 type Config struct {
-	Addr           string
-	DatabaseURL    string
-	NodeID         string
-	LogFormat      string // text or json
-	LogLevel       slog.Level
-	Customer       customer.Config
-	Chat           chat.Config
-	Agent          agent.Config
-	Router         agent.RouterConfig
-	Accounts       agent.AccountsConfig
-	Jobs           jobs.Config
-	MetricsToken   string
+	Addr         string
+	DatabaseURL  string
+	NodeID       string
+	LogFormat    string // text or json
+	LogLevel     slog.Level
+	Customer     customer.Config
+	Chat         chat.Config
+	Agent        agent.Config
+	Router       agent.RouterConfig
+	Accounts     agent.AccountsConfig
+	Jobs         jobs.Config
+	MetricsToken string
+	// Dev is `agentd dev`: the demo co-browse provider page is served, and used as the co-browse
+	// provider unless AGENTD_COBROWSE_URL names one.
+	Dev            bool
 	allowedOrigins string
 	// commandRetention is AGENTD_COMMAND_RETENTION as given; load parses it into Jobs.
 	commandRetention string

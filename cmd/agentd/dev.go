@@ -11,8 +11,8 @@ import (
 
 	"agentd"
 	"agentd/agent"
-	"agentd/chat"
 	"agentd/postgres/localpg"
+	"agentd/web/devtools"
 )
 
 // runDev is the embedded default: with no DATABASE_URL it uses a Postgres on 127.0.0.1:5432 when
@@ -58,19 +58,15 @@ func runDev(ctx context.Context, args []string) error {
 	if err := m.Config.load(); err != nil {
 		return err
 	}
+	m.Config.Dev = true
 	m.Logger = m.Config.newLogger(os.Stderr)
 	if err := m.Run(ctx); err != nil {
 		m.Close()
 		return err
 	}
 	defer m.Close()
-	for _, s := range []struct{ name, display, welcome string }{
-		{"support", "Support", "Welcome to Support. An agent will be with you shortly."},
-		{"sales", "Sales", "Welcome to Sales. An agent will be with you shortly."},
-	} {
-		if err := m.DB.EnsureService(ctx, s.name, s.display, chat.Strategy{WelcomeNotice: s.welcome}); err != nil {
-			return fmt.Errorf("seed service %s: %w", s.name, err)
-		}
+	if err := seedDemo(ctx, m); err != nil {
+		return err
 	}
 	var creds strings.Builder
 	for _, d := range []struct {
@@ -101,9 +97,18 @@ agentd is running (dev mode, node %s)
 
 Demo sign-ins (dev only):
 %s
-Services: default, support, sales. Press Ctrl+C to stop.
-`, m.Config.NodeID, u, u, u, u, u, u, redactURL(m.Config.DatabaseURL), creds.String())
+Services: default, support, sales (with dispositions and an after-chat survey), a few canned
+responses, and a demo co-browse provider (%s). Press Ctrl+C to stop.
+`, m.Config.NodeID, u, u, u, u, u, u, redactURL(m.Config.DatabaseURL), creds.String(), coBrowseNote(m.Config.Agent.CoBrowseURL))
 	<-ctx.Done()
 	m.Logger.Info("shutting down")
 	return nil
+}
+
+// coBrowseNote says which co-browse provider the console opens.
+func coBrowseNote(url string) string {
+	if strings.Contains(url, devtools.CoBrowsePath) {
+		return "the console opens it when a customer shares a CoBrowseSessionId"
+	}
+	return "AGENTD_COBROWSE_URL is used instead"
 }
