@@ -700,7 +700,7 @@ func TestPassedOnChatsComeBack(t *testing.T) {
 		id := d.str("session_id")
 		waitOffer(t, m, solo, id)
 		clock.Advance(31 * time.Second)
-		m.Router.RouteOnce(ctx) // the offer times out; solo is set not ready
+		routeUntil(t, m, "the offer to time out", func() bool { return !offered(solo, id) }) // solo is set not ready
 		if u, _ := m.Accounts.User(ctx, solo.ID); u.State != agent.StateNotReady || offered(solo, id) {
 			t.Fatalf("after the missed offer: %s, offered %v", u.State, offered(solo, id))
 		}
@@ -733,10 +733,7 @@ func TestPassedOnChatsComeBack(t *testing.T) {
 			t.Fatal("a declined chat came back before the cool-down")
 		}
 		clock.Advance(2 * time.Second)
-		m.Router.RouteOnce(ctx)
-		if !offered(dee, id) {
-			t.Fatal("a declined chat did not come back after the cool-down, with no one else to take it")
-		}
+		routeUntil(t, m, "the declined chat back after the cool-down, with no one else to take it", func() bool { return offered(dee, id) })
 		if err := m.Agents.Decline(ctx, dee, id); err != nil {
 			t.Fatal(err)
 		}
