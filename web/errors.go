@@ -31,6 +31,8 @@ func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		if he, ok := errors.AsType[*echo.HTTPError](err); ok {
 			status, code = he.Code, strings.ToLower(strings.ReplaceAll(http.StatusText(he.Code), " ", "_"))
 			msg = http.StatusText(he.Code)
+		} else if se, ok := errors.AsType[*statusError](err); ok {
+			status, code, msg = se.status, se.code, se.message
 		} else {
 			status, code, msg = Status(err), agentd.ErrorCode(err), agentd.ErrorMessage(err)
 		}

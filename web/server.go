@@ -79,6 +79,7 @@ func (s *Server) routes() *echo.Echo {
 		ReferrerPolicy:        "same-origin",
 		ContentSecurityPolicy: contentSecurityPolicy(s.d.FrameSrc),
 	}))
+	e.Use(guardBody)
 	e.GET("/healthz", s.handleHealthz)
 	e.GET("/readyz", s.handleReadyz)
 	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/console") })
