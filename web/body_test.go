@@ -134,3 +134,37 @@ func TestBodyLimitAnswersBeforeTheBody(t *testing.T) {
 		}
 	}
 }
+
+// TestBodyLimitSlowBody: a form body cut off by the server's read timeout is answered 408 with
+// the error page, though the read error ended the request's context (templ renders nothing
+// under an ended context: the answer was an empty 200).
+func TestBodyLimitSlowBody(t *testing.T) {
+	t.Parallel()
+	e := echo.New()
+	e.HTTPErrorHandler = ErrorHandler(slog.New(slog.DiscardHandler))
+	e.Use(guardBody)
+	e.POST("/form", func(c echo.Context) error { return c.String(http.StatusOK, "read") }, BodyLimit(1<<10))
+	srv := httptest.NewUnstartedServer(e)
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Half the announced body, then nothing.
+	if _, err := c.Write([]byte("POST /form HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 10\r\n\r\nf=abc")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(b), "did not arrive in time") {
+		t.Fatalf("%d %q, want 408 with the error page", resp.StatusCode, b)
+	}
+}
