@@ -61,6 +61,16 @@ func NewServer(d ServerDeps) *Server {
 // Handler returns the HTTP handler.
 func (s *Server) Handler() http.Handler { return s.echo }
 
+// Routes returns every route as "METHOD /path/:param", for tests that check each of them (every
+// POST has its body limit).
+func (s *Server) Routes() []string {
+	var routes []string
+	for _, r := range s.echo.Routes() {
+		routes = append(routes, r.Method+" "+r.Path)
+	}
+	return routes
+}
+
 func (s *Server) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
