@@ -1,8 +1,8 @@
 // Package web is the shared HTTP core of agentd, which every surface is built on: the Echo server
-// with its middleware, the one error handler, sign-in and browser sessions with role and CSRF
-// checks, Prometheus metrics, rendering helpers, the one websocket connection core (Conn: a read
-// pump, a write pump, a bounded queue, dirty marks and resync) and the hub that fans notifications
-// out to this node's connections.
+// with its middleware, the listener's connection caps, request body limits, the one error
+// handler, sign-in and browser sessions with role and CSRF checks, Prometheus metrics, rendering
+// helpers, the one websocket connection core (Conn: a read pump, a write pump, a bounded queue,
+// dirty marks and resync) and the hub that fans notifications out to this node's connections.
 //
 // The surfaces live in packages of their own, each built from an explicit dependencies struct
 // and registering its own routes: web/customer (the customer socket and protocol), web/console
