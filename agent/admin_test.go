@@ -490,7 +490,7 @@ func TestValidateProfile(t *testing.T) {
 }
 
 func TestStrategyKeys(t *testing.T) {
-	want := []string{"welcome_notice", "accept_timeout_seconds", "auto_answer", "dispositions", "disposition_required",
+	want := []string{"welcome_notice", "accept_timeout_seconds", "decline_cooldown_seconds", "auto_answer", "dispositions", "disposition_required",
 		"routed_userdata", "visible_userdata", "survey", "pending_warn_seconds", "pending_late_seconds"}
 	if !slices.Equal(strategyKeys, want) {
 		t.Errorf("strategyKeys = %q, want %q", strategyKeys, want)

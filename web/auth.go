@@ -89,8 +89,8 @@ func (a *Auth) Cookies() Cookies { return a.cookies }
 
 func (a *Auth) register(e *echo.Echo) {
 	e.GET("/login", a.handleLoginForm)
-	e.POST("/login", a.handleLogin)
-	e.POST("/logout", a.handleLogout, a.Require(agent.RoleAgent))
+	e.POST("/login", a.handleLogin, BodyLimit(FormLimit))
+	e.POST("/logout", a.handleLogout, BodyLimit(FormLimit), a.Require(agent.RoleAgent))
 }
 
 // CurrentUser returns the signed-in user of a request (set by Require).

@@ -31,6 +31,8 @@ func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		if he, ok := errors.AsType[*echo.HTTPError](err); ok {
 			status, code = he.Code, strings.ToLower(strings.ReplaceAll(http.StatusText(he.Code), " ", "_"))
 			msg = http.StatusText(he.Code)
+		} else if se, ok := errors.AsType[*statusError](err); ok {
+			status, code, msg = se.status, se.code, se.message
 		} else {
 			status, code, msg = Status(err), agentd.ErrorCode(err), agentd.ErrorMessage(err)
 		}
@@ -39,6 +41,11 @@ func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 			code, msg = "internal", "Something went wrong on our side. Please try again."
 		}
 		if WantsHTML(c) {
+			// Rendered even when the request's context has ended: a body cut off by the read
+			// timeout ends it, and the page may still reach the client (templ refuses to render
+			// under an ended context, which left an empty 200).
+			r := c.Request()
+			c.SetRequest(r.WithContext(context.WithoutCancel(r.Context())))
 			_ = Render(c, status, templates.ErrorPage(status, http.StatusText(status), msg))
 			return
 		}

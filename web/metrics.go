@@ -36,10 +36,16 @@ type Gauges interface {
 	AgentStates(ctx context.Context) (map[string]int, error)
 }
 
+// Connections reads the HTTP listener's connection counts at scrape time (LimitListener).
+type Connections interface {
+	Stats() ConnStats
+}
+
 // MetricsDeps is what Metrics is built from.
 type MetricsDeps struct {
-	Hub    *Hub   // open websockets
-	Gauges Gauges // queue and agent counts, read at scrape time
+	Hub    *Hub        // open websockets
+	Gauges Gauges      // queue and agent counts, read at scrape time
+	Conns  Connections // open and refused connections; may be nil
 	// Token, when set, is required as a bearer token by /metrics; without it only loopback may
 	// scrape.
 	Token string
@@ -49,6 +55,13 @@ type MetricsDeps struct {
 func NewMetrics(d MetricsDeps) *Metrics {
 	hub, gauges := d.Hub, d.Gauges
 	m := &Metrics{registry: prometheus.NewRegistry(), metricsToken: d.Token}
+	if d.Conns != nil {
+		m.registry.MustRegister(&connCollector{conns: d.Conns,
+			open: prometheus.NewDesc("agentd_http_connections", "Open HTTP connections, websockets included.", nil, nil),
+			refused: prometheus.NewDesc("agentd_http_connections_refused_total",
+				"Connections refused at accept: per_address (AGENTD_MAX_CONNS_PER_ADDR reached), node (AGENTD_MAX_CONNS reached).", []string{"limit"}, nil),
+		})
+	}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "agentd_http_requests_total", Help: "HTTP requests by route and status.",
 	}, []string{"method", "route", "status"})
@@ -106,6 +119,22 @@ func (d *dbCollector) Collect(ch chan<- prometheus.Metric) {
 		for st, n := range a {
 			ch <- prometheus.MustNewConstMetric(d.agents, prometheus.GaugeValue, float64(n), st)
 		}
+	}
+}
+
+// connCollector reads the listener's counts when scraped.
+type connCollector struct {
+	conns         Connections
+	open, refused *prometheus.Desc
+}
+
+func (k *connCollector) Describe(ch chan<- *prometheus.Desc) { ch <- k.open; ch <- k.refused }
+
+func (k *connCollector) Collect(ch chan<- prometheus.Metric) {
+	st := k.conns.Stats()
+	ch <- prometheus.MustNewConstMetric(k.open, prometheus.GaugeValue, float64(st.Open))
+	for _, limit := range []string{LimitPerAddr, LimitNode} {
+		ch <- prometheus.MustNewConstMetric(k.refused, prometheus.CounterValue, float64(st.Refused[limit]), limit)
 	}
 }
 

@@ -1,8 +1,8 @@
 // Package web is the shared HTTP core of agentd, which every surface is built on: the Echo server
-// with its middleware, the one error handler, sign-in and browser sessions with role and CSRF
-// checks, Prometheus metrics, rendering helpers, the one websocket connection core (Conn: a read
-// pump, a write pump, a bounded queue, dirty marks and resync) and the hub that fans notifications
-// out to this node's connections.
+// with its middleware, the listener's connection caps, request body limits, the one error
+// handler, sign-in and browser sessions with role and CSRF checks, Prometheus metrics, rendering
+// helpers, the one websocket connection core (Conn: a read pump, a write pump, a bounded queue,
+// dirty marks and resync) and the hub that fans notifications out to this node's connections.
 //
 // The surfaces live in packages of their own, each built from an explicit dependencies struct
 // and registering its own routes: web/customer (the customer socket and protocol), web/console
@@ -61,6 +61,16 @@ func NewServer(d ServerDeps) *Server {
 // Handler returns the HTTP handler.
 func (s *Server) Handler() http.Handler { return s.echo }
 
+// Routes returns every route as "METHOD /path/:param", for tests that check each of them (every
+// POST has its body limit).
+func (s *Server) Routes() []string {
+	var routes []string
+	for _, r := range s.echo.Routes() {
+		routes = append(routes, r.Method+" "+r.Path)
+	}
+	return routes
+}
+
 func (s *Server) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -79,6 +89,7 @@ func (s *Server) routes() *echo.Echo {
 		ReferrerPolicy:        "same-origin",
 		ContentSecurityPolicy: contentSecurityPolicy(s.d.FrameSrc),
 	}))
+	e.Use(guardBody)
 	e.GET("/healthz", s.handleHealthz)
 	e.GET("/readyz", s.handleReadyz)
 	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/console") })

@@ -119,9 +119,16 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.DB, err = postgres.Open(ctx, m.Config.DatabaseURL, m.Logger); err != nil {
 		return err
 	}
-	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
+	maxConns, err := m.connCap()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", m.Config.Addr)
+	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", m.Config.Addr, err)
 	}
+	conns := web.NewLimitListener(web.LimitListenerDeps{Listener: ln, MaxConnsPerAddr: m.Config.HTTP.MaxConnsPerAddr, MaxConns: maxConns, Logger: m.Logger})
+	m.ln = conns
 	if m.Config.Agent.PublicURL == "" {
 		m.Config.Agent.PublicURL = m.URL()
 	}
@@ -132,7 +139,7 @@ func (m *Main) Run(ctx context.Context) error {
 
 	// Realtime: the hub and the mailboxes come first, since the stores announce to them.
 	hub := web.NewHub()
-	metrics := web.NewMetrics(web.MetricsDeps{Hub: hub, Gauges: m.DB, Token: cfg.MetricsToken})
+	metrics := web.NewMetrics(web.MetricsDeps{Hub: hub, Gauges: m.DB, Conns: conns, Token: cfg.MetricsToken})
 	wake := agent.NewWakeup()
 	queues := customer.NewQueueChanges()
 	fan := fanout{metrics: metrics, router: wake, queues: queues, hub: hub}
@@ -177,9 +184,16 @@ func (m *Main) Run(ctx context.Context) error {
 	m.wg.Go(func() { m.Router.Run(runCtx) })
 	m.wg.Go(func() { positions.Run(runCtx) })
 
+	// The timeouts end what a client holds without using it: a request read slowly, an answer
+	// not taken, a keep-alive connection left idle. A websocket is hijacked from the server, and
+	// gorilla clears the server's deadlines on its connection when it upgrades: the pumps' own
+	// deadlines (web/conn.go) govern it from then on (TestWebsocketOutlivesHTTPTimeouts).
 	m.http = &http.Server{
 		Handler:           m.Server.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: min(10*time.Second, cfg.HTTP.ReadTimeout),
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
 	}
 	m.wg.Go(func() {
@@ -188,6 +202,25 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	})
 	return nil
+}
+
+// connCap returns the node's connection cap: AGENTD_MAX_CONNS, else what the descriptor limit
+// leaves once the database pool (open by now), the LISTEN connection and files are provided for.
+func (m *Main) connCap() (int, error) {
+	nofile := descriptorLimit()
+	budget, err := connBudget(nofile, int(m.DB.Pool.Config().MaxConns))
+	n := m.Config.HTTP.MaxConns
+	switch {
+	case n > 0 && (err != nil || n > budget):
+		m.Logger.Warn("AGENTD_MAX_CONNS is above what the descriptor limit leaves for connections",
+			"max_conns", n, "descriptor_limit", nofile, "budget", budget)
+	case n == 0 && err != nil:
+		return 0, err
+	case n == 0:
+		n = budget
+	}
+	m.Logger.Info("connection caps", "max_conns", n, "max_conns_per_addr", m.Config.HTTP.MaxConnsPerAddr, "descriptor_limit", nofile)
+	return n, nil
 }
 
 func (m *Main) ready(ctx context.Context) error {

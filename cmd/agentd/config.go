@@ -36,6 +36,7 @@ type Config struct {
 	Router       agent.RouterConfig
 	Accounts     agent.AccountsConfig
 	Jobs         jobs.Config
+	HTTP         HTTPConfig
 	MetricsToken string
 	// Dev is `agentd dev`: the demo co-browse provider page is served, and used as the co-browse
 	// provider unless AGENTD_COBROWSE_URL names one.
@@ -44,6 +45,29 @@ type Config struct {
 	// commandRetention is AGENTD_COMMAND_RETENTION as given; load parses it into Jobs.
 	commandRetention string
 }
+
+// HTTPConfig is the HTTP server's timeouts and connection caps (docs/configuration.md,
+// docs/operations.md "Connection limits").
+type HTTPConfig struct {
+	// ReadTimeout bounds reading a request, headers and body; WriteTimeout bounds handling it and
+	// writing the answer, from the end of its headers. Websockets are hijacked from the server
+	// and keep their own deadlines (web/conn.go), so neither limits how long a socket lives.
+	ReadTimeout, WriteTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection that waits this long for its next request
+	// (AGENTD_HTTP_IDLE_TIMEOUT).
+	IdleTimeout time.Duration
+	// MaxConnsPerAddr caps the connections open from one client address, websockets included
+	// (AGENTD_MAX_CONNS_PER_ADDR).
+	MaxConnsPerAddr int
+	// MaxConns caps the node's connections (AGENTD_MAX_CONNS); when zero, Run derives it from
+	// the process's descriptor limit.
+	MaxConns int
+}
+
+// DefaultHTTPConfig holds the defaults of HTTPConfig. A request's body is at most 1 MiB (the
+// admin service form), so 30 s to read one allows a client as slow as 35 KB/s, and the write
+// timeout leaves a request as long again to be handled.
+var DefaultHTTPConfig = HTTPConfig{ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 60 * time.Second, MaxConnsPerAddr: 256}
 
 // env returns the environment variable or def.
 func env(name, def string) string {
@@ -115,6 +139,7 @@ func (c *Config) load() error {
 		{"AGENTD_USERDATA_MAX_KEY_LENGTH", &lim.MaxKeyLen, userdata.DefaultLimits.MaxKeyLen},
 		{"AGENTD_USERDATA_MAX_VALUE_BYTES", &lim.MaxValueBytes, userdata.DefaultLimits.MaxValueBytes},
 		{"AGENTD_USERDATA_MAX_TOTAL_BYTES", &lim.MaxTotalBytes, userdata.DefaultLimits.MaxTotalBytes},
+		{"AGENTD_MAX_CONNS_PER_ADDR", &c.HTTP.MaxConnsPerAddr, DefaultHTTPConfig.MaxConnsPerAddr},
 	}
 	for _, s := range ints {
 		def := s.def
@@ -157,6 +182,9 @@ func (c *Config) load() error {
 		return errors.New("AGENTD_SESSION_MAX_AGE must be a positive duration such as 168h")
 	}
 	c.Accounts.SessionMaxAge = d
+	if err := c.loadHTTP(); err != nil {
+		return err
+	}
 	// The flag, else the environment (also for a Config set in code), else a value set in code.
 	if v := cmp.Or(c.commandRetention, env("AGENTD_COMMAND_RETENTION", "")); v != "" {
 		d, err := time.ParseDuration(v)
@@ -179,6 +207,38 @@ func (c *Config) load() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("%s must be an http(s) URL, not %q", name, v)
 		}
+	}
+	return nil
+}
+
+// loadHTTP reads the HTTP server's settings besides AGENTD_MAX_CONNS_PER_ADDR (read with the
+// other integers). Values set in code are kept unless the environment sets one.
+func (c *Config) loadHTTP() error {
+	h := &c.HTTP
+	def := DefaultHTTPConfig.IdleTimeout
+	if h.IdleTimeout > 0 {
+		def = h.IdleTimeout
+	}
+	d, err := time.ParseDuration(env("AGENTD_HTTP_IDLE_TIMEOUT", def.String()))
+	if err != nil || d <= 0 {
+		return errors.New("AGENTD_HTTP_IDLE_TIMEOUT must be a positive duration such as 60s")
+	}
+	h.IdleTimeout = d
+	if v, ok := os.LookupEnv("AGENTD_MAX_CONNS"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return errors.New("AGENTD_MAX_CONNS must be a positive integer (unset: derived from the descriptor limit)")
+		}
+		h.MaxConns = n
+	}
+	if h.MaxConns < 0 {
+		return errors.New("AGENTD_MAX_CONNS must be a positive integer (unset: derived from the descriptor limit)")
+	}
+	if h.ReadTimeout <= 0 {
+		h.ReadTimeout = DefaultHTTPConfig.ReadTimeout
+	}
+	if h.WriteTimeout <= 0 {
+		h.WriteTimeout = DefaultHTTPConfig.WriteTimeout
 	}
 	return nil
 }

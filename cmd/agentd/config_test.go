@@ -12,6 +12,7 @@ import (
 	"agentd/agent"
 	"agentd/jobs"
 	"agentd/userdata"
+	"agentd/web"
 	"agentd/web/customer"
 )
 
@@ -201,5 +202,65 @@ func TestSessionMaxAgeSetting(t *testing.T) {
 		if err := c.load(); err == nil || !strings.Contains(err.Error(), "AGENTD_SESSION_MAX_AGE must be a positive duration") {
 			t.Fatalf("%q: %v", bad, err)
 		}
+	}
+}
+
+// TestHTTPSettings: the HTTP server's settings default as documented, a value set in code is
+// kept unless the environment sets one, and a bad value stops `agentd serve` with one line naming
+// the variable.
+func TestHTTPSettings(t *testing.T) {
+	base := func() Config {
+		return Config{Addr: "127.0.0.1:0", DatabaseURL: "postgres://x@127.0.0.1/x", LogFormat: "text"}
+	}
+	c := base()
+	if err := c.load(); err != nil || c.HTTP != DefaultHTTPConfig {
+		t.Fatalf("defaults: %+v %v, want %+v", c.HTTP, err, DefaultHTTPConfig)
+	}
+	if c.HTTP.IdleTimeout != time.Minute || c.HTTP.MaxConnsPerAddr != 256 || c.HTTP.MaxConns != 0 {
+		t.Fatalf("documented defaults changed: %+v", c.HTTP)
+	}
+	c = base()
+	c.HTTP = HTTPConfig{ReadTimeout: time.Second, WriteTimeout: 2 * time.Second, IdleTimeout: 3 * time.Second, MaxConnsPerAddr: 4, MaxConns: 5}
+	want := c.HTTP
+	if err := c.load(); err != nil || c.HTTP != want {
+		t.Fatalf("set in code: %+v %v, want %+v", c.HTTP, err, want)
+	}
+	t.Setenv("AGENTD_HTTP_IDLE_TIMEOUT", "90s")
+	t.Setenv("AGENTD_MAX_CONNS_PER_ADDR", "1000")
+	t.Setenv("AGENTD_MAX_CONNS", "5000")
+	if err := c.load(); err != nil || c.HTTP.IdleTimeout != 90*time.Second || c.HTTP.MaxConnsPerAddr != 1000 || c.HTTP.MaxConns != 5000 {
+		t.Fatalf("from the environment: %+v %v", c.HTTP, err)
+	}
+	for _, tc := range []struct{ name, value, want string }{
+		{"AGENTD_HTTP_IDLE_TIMEOUT", "forever", "AGENTD_HTTP_IDLE_TIMEOUT must be a positive duration"},
+		{"AGENTD_HTTP_IDLE_TIMEOUT", "0s", "AGENTD_HTTP_IDLE_TIMEOUT must be a positive duration"},
+		{"AGENTD_MAX_CONNS_PER_ADDR", "0", "AGENTD_MAX_CONNS_PER_ADDR must be a positive integer"},
+		{"AGENTD_MAX_CONNS_PER_ADDR", "many", "AGENTD_MAX_CONNS_PER_ADDR must be a positive integer"},
+		{"AGENTD_MAX_CONNS", "-1", "AGENTD_MAX_CONNS must be a positive integer"},
+		{"AGENTD_MAX_CONNS", "lots", "AGENTD_MAX_CONNS must be a positive integer"},
+	} {
+		t.Run("Err"+tc.name+"="+tc.value, func(t *testing.T) {
+			t.Setenv(tc.name, tc.value)
+			err := run(context.Background(), []string{"serve", "--database-url=postgres://x@127.0.0.1/x"})
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("%s=%s: %v, want one line containing %q", tc.name, tc.value, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestConnBudget: the node's default connection cap keeps descriptors for the database pool,
+// the LISTEN connection, files and refusals in progress, and a limit too low to leave any is an
+// error naming what to change.
+func TestConnBudget(t *testing.T) {
+	t.Parallel()
+	if n := descriptorLimit(); n <= 0 {
+		t.Fatalf("descriptor limit %d", n)
+	}
+	if n, err := connBudget(20000, 8); err != nil || n != 20000-8-1-fileReserve-web.MaxRefusing {
+		t.Fatalf("budget of 20000 descriptors with 8 pool connections: %d %v", n, err)
+	}
+	if _, err := connBudget(100, 8); err == nil || !strings.Contains(err.Error(), "RLIMIT_NOFILE 100") || !strings.Contains(err.Error(), "AGENTD_MAX_CONNS") {
+		t.Fatalf("a limit of 100: %v", err)
 	}
 }

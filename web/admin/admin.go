@@ -55,9 +55,22 @@ type Surface struct {
 // New returns the admin surface.
 func New(d Deps) *Surface { return &Surface{admin: d.Admin, auth: d.Auth} }
 
+// serviceFormLimit is the service form's body limit. The form carries a whole strategy: routed
+// UserData whose values may each take 4096 bytes (three times as many URL-encoded), survey
+// questions, dispositions, the welcome notice.
+const serviceFormLimit = 1 << 20
+
+// bodyLimit sizes the admin forms. It comes before Require, which reads a form's CSRF token.
+func bodyLimit(c echo.Context) int64 {
+	if c.Path() == "/admin/services/:name" {
+		return serviceFormLimit
+	}
+	return web.FormLimit
+}
+
 // Register adds the admin routes, for admins only.
 func (s *Surface) Register(e *echo.Echo) {
-	g := e.Group("/admin", s.auth.Require(agent.RoleAdmin))
+	g := e.Group("/admin", web.BodyLimitFunc(bodyLimit), s.auth.Require(agent.RoleAdmin))
 	g.GET("", s.handleAdmin)
 	g.GET("/services", s.handleAdminServices)
 	g.POST("/services", s.handleAdminServiceCreate)

@@ -42,8 +42,14 @@ func serve(t *testing.T, st *webtest.Stack, ch Chat) string {
 		if err != nil {
 			return err
 		}
+		// A real browser session: an open console checks that its session lives.
+		token, _, err := st.Accounts.StartWebSession(c.Request().Context(), u)
+		if err != nil {
+			return err
+		}
 		c.Set("user", u)
 		c.Set("csrf", testCSRF)
+		c.Set("session_token", token)
 		return s.handleSocket(c)
 	})
 	return st.Serve(t, e) + "/ws/console"

@@ -18,6 +18,10 @@ import (
 
 const surveyCSRFCookie = "agentd_survey_csrf"
 
+// formLimit is the survey form's body limit: ten text answers of 2000 characters each, at the
+// worst URL-encoding (12 bytes a character), fit.
+const formLimit = 256 << 10
+
 // Surveys is what the survey page needs from the agent side (agent.Surveys).
 type Surveys interface {
 	Survey(ctx context.Context, token string) (agent.SurveyForm, error)
@@ -42,7 +46,7 @@ func New(d Deps) *Surface { return &Surface{surveys: d.Surveys, cookies: d.Cooki
 // Register adds the survey routes; they are public.
 func (s *Surface) Register(e *echo.Echo) {
 	e.GET("/survey/:token", s.handleSurvey)
-	e.POST("/survey/:token", s.handleSurveySubmit)
+	e.POST("/survey/:token", s.handleSurveySubmit, web.BodyLimit(formLimit))
 }
 
 func surveyQuestions(form agent.SurveyForm, values map[string]string) []templates.SurveyQuestionView {
