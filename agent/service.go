@@ -266,17 +266,23 @@ func (s *Service) Typing(ctx context.Context, u User, interactionID string, on b
 	return err
 }
 
-// SendNotice sends a custom notice to the customer.
+// SendNotice sends a custom notice to the customer, while the chat is live: after the end nobody
+// is there to read it.
 func (s *Service) SendNotice(ctx context.Context, u User, interactionID, commandID string, payload json.RawMessage) (chat.Notice, error) {
-	p, _, err := s.party(ctx, u, interactionID)
+	p, a, err := s.party(ctx, u, interactionID)
 	if err != nil {
 		return chat.Notice{}, err
+	}
+	if a.Interaction.State.Over() {
+		return chat.Notice{}, agentd.Errorf(agentd.ECONFLICT, "session_ended", "The chat session has ended.")
 	}
 	return s.chat.SendNotice(ctx, p, commandID, payload)
 }
 
 // ChangeUserData edits UserData as the agent (not system keys); visible marks a key readable by
-// the customer. Allowed until the chat is wrapped up. The edit and its audit row commit together.
+// the customer. Allowed while the chat is live: an ended chat is read-only until its wrap-up,
+// which records the disposition itself (session_ended). The edit and its audit row commit
+// together.
 func (s *Service) ChangeUserData(ctx context.Context, u User, interactionID, commandID string, changes []userdata.Change) error {
 	if len(changes) == 0 {
 		return agentd.Errorf(agentd.EINVALID, "invalid_argument", "No UserData to change.")

@@ -60,12 +60,23 @@ func (s *AgentStore) End(ctx context.Context, req agent.EndRequest) error {
 }
 
 // ChangeUserData applies an agent's UserData edit and its audit row in one commit. A retried
-// command (same command id) answers as the first did and is audited once.
+// command (same command id) answers as the first did and is audited once. An ended chat is
+// read-only until its wrap-up (which writes Disposition itself): a new edit is session_ended.
 func (s *AgentStore) ChangeUserData(ctx context.Context, req agent.UserDataEdit) error {
 	return s.c.InTx(ctx, func(tx *Tx) error {
-		_, partyID, err := lockAgentChat(ctx, tx, req.UserID, req.InteractionID)
+		in, partyID, err := lockAgentChat(ctx, tx, req.UserID, req.InteractionID)
 		if err != nil {
 			return err
+		}
+		if in.State.Over() {
+			var prev changeResult
+			found, err := commandDone(ctx, tx, partyID, req.CommandID, &prev)
+			if err != nil {
+				return err
+			}
+			if !found {
+				return errEnded()
+			}
 		}
 		res, err := s.chats.ChangeUserDataTx(ctx, tx, chat.UserDataRequest{InteractionID: req.InteractionID, PartyID: partyID,
 			CommandID: req.CommandID, Actor: userdata.OwnerAgent, ActorName: req.AgentName, Changes: req.Changes, Limits: req.Limits})

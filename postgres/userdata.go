@@ -102,7 +102,8 @@ type changeResult struct {
 }
 
 // ChangeUserData applies a UserData change request whole or not at all. The customer cannot change
-// UserData after the session ended; the agent side can (wrap-up writes Disposition then).
+// UserData after the session ended; agentd's own writers can (the survey's answers, the
+// wrap-up's Disposition). An agent's edits are refused then by AgentStore.ChangeUserData.
 func (s *ChatStore) ChangeUserData(ctx context.Context, req chat.UserDataRequest) (chat.ChangeResult, error) {
 	var res chat.ChangeResult
 	err := s.c.InTx(ctx, func(tx *Tx) error {

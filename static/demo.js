@@ -2,7 +2,7 @@
  * demo.js: the demo customer widget (web/templates/demo.templ), built only on chat-service.js.
  *
  * Everything that comes from the chat (names, messages, notices, UserData) is rendered with
- * textContent, never as HTML. Links are made only for http(s) URLs.
+ * textContent, never as HTML. Links are made only for http(s) URLs; line breaks stay (CSS).
  */
 (function () {
   'use strict';
@@ -27,14 +27,19 @@
     message: $('message'),
     send: $('send'),
     notices: $('notices'),
+    noticesSection: $('notices-section'),
+    surveyCta: $('survey-cta'),
+    surveyLink: $('survey-link'),
     cobrowseForm: $('cobrowse-form'),
     cobrowseId: $('cobrowse-id'),
     cobrowseShare: $('cobrowse-share'),
     leave: $('leave'),
   };
 
+  const NOTICE_MAX = 200; // characters of an unknown notice shown; the whole is in the title
+
   let session = null;
-  let surveyShown = false;
+  let surveyURL = null; // the after-chat survey, offered once the chat has ended
 
   function setStatus(text) {
     el.status.textContent = text;
@@ -60,6 +65,32 @@
     a.target = '_blank';
     a.rel = 'noopener noreferrer';
     return a;
+  }
+
+  // linkified returns text as nodes, with its http(s) URLs as links. Sentence punctuation after a
+  // URL is not part of it, unless balanced inside it (…/Go_(programming_language)).
+  function linkified(text) {
+    const frag = document.createDocumentFragment();
+    const re = /\bhttps?:\/\/[^\s<>"'`]+/gi;
+    let last = 0;
+    let m;
+    while ((m = re.exec(text)) !== null) {
+      let url = m[0];
+      for (;;) {
+        const c = url.slice(-1);
+        const unbalanced = (open, close) => c === close && url.split(open).length < url.split(close).length;
+        if ('.,;:!?*'.includes(c) || unbalanced('(', ')') || unbalanced('[', ']') || unbalanced('{', '}')) url = url.slice(0, -1);
+        else break;
+      }
+      const href = httpUrl(url);
+      if (!href || !/^https?:\/\/[^/]/i.test(url)) continue;
+      if (m.index > last) frag.appendChild(document.createTextNode(text.slice(last, m.index)));
+      frag.appendChild(link(href, url));
+      last = m.index + url.length;
+      re.lastIndex = last;
+    }
+    if (last < text.length) frag.appendChild(document.createTextNode(text.slice(last)));
+    return frag;
   }
 
   function setChatEnabled(on) {
@@ -107,11 +138,11 @@
   function onMessage(ev) {
     const c = ev.content;
     if (c.type === 'notice') {
-      addLine(ev, 'system', '', document.createTextNode(c.text));
+      addLine(ev, 'system', '', linkified(c.text));
       return;
     }
     const href = c.type === 'url' ? httpUrl(c.text) : null;
-    const body = href ? link(href, c.text) : document.createTextNode(c.text);
+    const body = href ? link(href, c.text) : linkified(c.text);
     const who = ev.party && ev.party.type.client ? 'msg mine' : 'msg theirs';
     addLine(ev, who, partyName(ev.party), body);
     if (ev.party && !ev.party.type.client) hideAgentTyping();
@@ -183,29 +214,54 @@
     if (restored) li.className = 'restored';
     li.appendChild(node);
     el.notices.appendChild(li);
+    el.noticesSection.hidden = false;
+  }
+
+  // noticeNode says what a notice means: known notices as a sentence, anything else as one line
+  // of JSON, cut after NOTICE_MAX characters (the whole of it in the title).
+  function noticeNode(ev) {
+    const p = ev.payload;
+    const who = partyName(ev.party);
+    const frag = document.createDocumentFragment();
+    if (p && p.type === 'cobrowse' && p.event === 'agent_joined' && p.CoBrowseSessionId) {
+      frag.appendChild(document.createTextNode(who + ' joined your co-browse session ' + p.CoBrowseSessionId + '.'));
+      return frag;
+    }
+    frag.appendChild(document.createTextNode(who + ': '));
+    if (typeof p === 'string') {
+      frag.appendChild(linkified(p));
+    } else if (p && typeof p.text === 'string') {
+      frag.appendChild(linkified(p.text));
+    } else {
+      const json = JSON.stringify(p);
+      const code = document.createElement('code');
+      code.textContent = json.length > NOTICE_MAX ? json.slice(0, NOTICE_MAX) + '…' : json;
+      if (json.length > NOTICE_MAX) code.title = json;
+      frag.appendChild(code);
+    }
+    return frag;
   }
 
   function onNotice(ev) {
-    const p = ev.payload;
-    let text;
-    if (typeof p === 'string') text = p;
-    else if (p && typeof p.text === 'string') text = p.text;
-    else text = JSON.stringify(p);
-    addNotice(document.createTextNode(partyName(ev.party) + ': ' + text), ev.restored);
+    addNotice(noticeNode(ev), ev.restored);
   }
 
-  function showSurvey(url) {
+  // The survey is offered as a call to action once the chat has ended; SurveyURL may arrive
+  // earlier (a service can attach it when the chat is routed).
+  function rememberSurvey(url) {
     const href = typeof url === 'string' ? httpUrl(url) : null;
-    if (!href || surveyShown) return;
-    surveyShown = true;
-    const span = document.createElement('span');
-    span.appendChild(document.createTextNode('Please tell us how we did: '));
-    span.appendChild(link(href, 'take the survey'));
-    addNotice(span, false);
+    if (href) surveyURL = href;
+    if (session && session.ended) showSurvey();
+  }
+
+  function showSurvey() {
+    if (!surveyURL) return;
+    el.surveyLink.href = surveyURL;
+    el.surveyCta.hidden = false;
   }
 
   function onUserDataUpdated(ev) {
-    if ('SurveyURL' in ev.userData) showSurvey(ev.userData.SurveyURL);
+    if ('SurveyURL' in ev.userData) rememberSurvey(ev.userData.SurveyURL);
   }
 
   /* ---------- session lifecycle */
@@ -228,15 +284,18 @@
     // The after-chat survey link is UserData set by the service's strategy; the ended session
     // stays readable for a while, so ask for it (it may also have arrived as an update already).
     const ended = session;
-    ended.getUserData('SurveyURL').done(function (e) { showSurvey(e.userData.SurveyURL); });
+    showSurvey();
+    ended.getUserData('SurveyURL').done(function (e) { rememberSurvey(e.userData.SurveyURL); showSurvey(); });
     showStart('Start a new chat');
   }
 
   function handleSession(s, restored) {
     session = s;
-    surveyShown = false;
+    surveyURL = null;
+    el.surveyCta.hidden = true;
     el.transcript.textContent = '';
     el.notices.textContent = '';
+    el.noticesSection.hidden = true;
     el.queue.textContent = '';
     hideAgentTyping();
     el.startSection.hidden = true;
@@ -300,7 +359,11 @@
     if (!id || !session) return;
     el.cobrowseShare.disabled = true;
     session.updateUserData({ CoBrowseSessionId: id })
-      .done(function () { setStatus('Co-browse session shared with the agent.'); })
+      .done(function () {
+        // The field is for the next id: what was shared is in the status line.
+        if (el.cobrowseId.value.trim() === id) el.cobrowseId.value = '';
+        setStatus('Co-browse session ' + id + ' shared with the agent.');
+      })
       .fail(function (ev) { setStatus('Could not share the co-browse session: ' + describe(ev)); })
       .always(function () { el.cobrowseShare.disabled = !!(session && session.ended); });
   });

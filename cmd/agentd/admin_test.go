@@ -190,6 +190,7 @@ func TestAdminBrowser(t *testing.T) {
 		}
 		screenshot(t, tab, "admin-service.png")
 		checkLabels(t, tab, "admin service page")
+		checkAxe(t, tab, "admin service page")
 		// The form shows what was saved.
 		if v := eval[string](t, tab, `document.getElementById('dispositions').value`); v != "Resolved\nEscalated\nSpam" {
 			t.Fatalf("dispositions shown as %q", v)
@@ -221,6 +222,7 @@ func TestAdminBrowser(t *testing.T) {
 		if inv := eval[string](t, tab, `document.getElementById('accept_timeout').getAttribute('aria-invalid')`); inv != "true" {
 			t.Fatalf("accept_timeout aria-invalid=%q", inv)
 		}
+		checkAxe(t, tab, "admin service page with errors")
 		after, _ := serviceByName(t, m, "billing")
 		if string(after.Strategy) != string(before.Strategy) || after.DisplayName != before.DisplayName {
 			t.Fatalf("invalid input changed the service:\n%s\n%s", before.Strategy, after.Strategy)
@@ -245,6 +247,7 @@ func TestAdminBrowser(t *testing.T) {
 	t.Run("CannedResponse", func(t *testing.T) {
 		si, _ := serviceByName(t, m, "billing")
 		adminGo(t, tab, base+"/admin/canned/new", `document.getElementById('save-canned')`)
+		checkAxe(t, tab, "new canned response page")
 		setValues(t, tab, map[string]string{"title": cannedTitle, "body": "We have refunded your order.", "service": strconv.FormatInt(si.ID, 10)})
 		adminSubmit(t, tab, "save-canned", `document.getElementById('flash')?.textContent === 'Created.'`)
 		cs, err := m.Agents.CannedResponses(ctx, 0, "")
@@ -264,6 +267,7 @@ func TestAdminBrowser(t *testing.T) {
 
 	t.Run("CreateAgent", func(t *testing.T) {
 		adminGo(t, tab, base+"/admin/users/new", `document.getElementById('save-user')`)
+		checkAxe(t, tab, "new user page")
 		setValues(t, tab, map[string]string{"username": "dana", "password": "dana-secret-pw", "display_name": "Dana", "role": "agent", "capacity": "2"})
 		setChecked(t, tab, "service-billing", true)
 		adminSubmit(t, tab, "save-user", `document.getElementById('flash')?.textContent === 'Created.'`)
@@ -282,9 +286,12 @@ func TestAdminBrowser(t *testing.T) {
 			t.Fatalf("dana cannot sign in: %v", err)
 		}
 		adminGo(t, tab, base+"/admin/users", `document.getElementById('users-table')`)
+		checkAxe(t, tab, "users page")
 		if s := eval[string](t, tab, `document.querySelector('tr[data-username=dana] .services').textContent`); s != "billing" {
 			t.Fatalf("services column: %q", s)
 		}
+		adminGo(t, tab, base+"/admin/users/"+strconv.FormatInt(us[i].ID, 10), `document.getElementById('save-user')`)
+		checkAxe(t, tab, "user page")
 	})
 
 	t.Run("HostileTextIsEscaped", func(t *testing.T) {
@@ -296,6 +303,7 @@ func TestAdminBrowser(t *testing.T) {
 			{base + "/admin", `document.getElementById('audit-table')`, ``, ""},
 		} {
 			adminGo(t, tab, page.url, page.ready)
+			checkAxe(t, tab, page.url)
 			if eval[bool](t, tab, `!!document.getElementById('xss-svc') || !!document.getElementById('xss-canned') || !!window.pwned`) {
 				t.Fatalf("%s: injected markup became elements", page.url)
 			}
@@ -308,6 +316,11 @@ func TestAdminBrowser(t *testing.T) {
 		if v := eval[string](t, tab, `document.getElementById('main').innerText`); !strings.Contains(v, `<img src="x" id="xss-canned"`) {
 			t.Fatalf("overview does not show the canned title as text: %s", v)
 		}
+	})
+
+	t.Run("ErrorPage", func(t *testing.T) {
+		adminGo(t, tab, base+"/admin/services/no-such-service", `document.getElementById('error-heading')`)
+		checkAxe(t, tab, "error page")
 	})
 
 	t.Run("Audited", func(t *testing.T) {
@@ -328,6 +341,7 @@ func TestAdminBrowser(t *testing.T) {
 			}
 		}
 		adminGo(t, tab, base+"/admin/audit", `document.getElementById('audit-table')`)
+		checkAxe(t, tab, "audit log")
 		actions := eval[[]string](t, tab, `[...document.querySelectorAll('#audit-table .action')].map(e => e.textContent)`)
 		for _, a := range []string{"user.create", "canned.create", "service.update", "service.create"} {
 			if !slices.Contains(actions, a) {

@@ -383,6 +383,7 @@ func TestBrowserDemoPage(t *testing.T) {
 
 	screenshot(t, b, "demo-page.png")
 	checkLabels(t, b, "demo page")
+	checkAxe(t, b, "demo page")
 
 	// A reload shows the same conversation, each message once.
 	browse(t, b, chromedp.Reload())

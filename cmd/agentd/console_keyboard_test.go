@@ -40,11 +40,13 @@ func TestBrowserConsoleKeyboard(t *testing.T) {
 	tab := newTab(t, newBrowser(t))
 
 	browse(t, tab, chromedp.Navigate(m.URL()+"/login"), chromedp.WaitVisible(chromedp.ID("username")))
+	checkAxe(t, tab, "sign-in page")
 	tabTo(t, tab, "#username")
 	press(t, tab, "kim")
 	tabTo(t, tab, "#password")
 	press(t, tab, "password-kim\r")
 	poll(t, tab, "console", `document.getElementById('console-status')?.textContent === 'Connected.'`)
+	checkAxe(t, tab, "empty console")
 
 	tabTo(t, tab, `#presence button[data-state=ready]`)
 	press(t, tab, "\r")
@@ -53,6 +55,7 @@ func TestBrowserConsoleKeyboard(t *testing.T) {
 	c, d := startSession(t, m, nil)
 	id := d.str("session_id")
 	poll(t, tab, "offer", `!!document.querySelector('#offers button[data-cmd=accept]')`)
+	checkAxe(t, tab, "console with an offer")
 	tabTo(t, tab, `#offers button[data-cmd=accept]`)
 	press(t, tab, "\r")
 	poll(t, tab, "chat panel", `(p => !!p && !p.hidden)(document.getElementById('chat-`+id+`'))`)

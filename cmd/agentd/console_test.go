@@ -129,6 +129,7 @@ func TestBrowserConsole(t *testing.T) {
 	poll(t, customer, "agent's visible key", `window.log.some(l => l.kind === 'userdata' && l.e.userData.Tier === 'Gold')`)
 	screenshot(t, agentTab, "console.png")
 	checkLabels(t, agentTab, "console")
+	checkAxe(t, agentTab, "console with a chat")
 
 	// Co-browse opens by itself when the customer shares a session id; the agent side writes back.
 	eval[bool](t, customer, `new Promise(r => window.session.updateUserData({CoBrowseSessionId: 'CB-42'}).done(() => r(true)))`)
@@ -163,6 +164,7 @@ func TestBrowserConsole(t *testing.T) {
 	click(t, agentTab, `#chat-`+id+` button[data-cmd=end]`)
 	poll(t, customer, "session ended", `window.log.some(l => l.kind === 'ended' && l.e.reason.agent)`)
 	poll(t, agentTab, "wrap-up form", `!!document.getElementById('disposition-`+id+`')`)
+	checkAxe(t, agentTab, "console with an ended chat")
 	eval[bool](t, agentTab, `document.getElementById('disposition-`+id+`').required = false, true`) // get past the browser's own check
 	click(t, agentTab, `#chat-`+id+` form.wrapup button[type=submit]`)
 	poll(t, agentTab, "mandatory disposition", `document.getElementById('console-status').textContent.includes('Choose a disposition')`)
@@ -190,6 +192,7 @@ func TestBrowserConsole(t *testing.T) {
 	}
 	browse(t, customer, chromedp.Navigate(surveyURL))
 	checkLabels(t, customer, "survey page")
+	checkAxe(t, customer, "survey page")
 	browse(t, customer,
 		chromedp.WaitVisible(chromedp.CSS(`input[name="q.CSAT"][value="5"]`)),
 		chromedp.Click(chromedp.CSS(`input[name="q.CSAT"][value="5"]`)),
@@ -203,9 +206,14 @@ func TestBrowserConsole(t *testing.T) {
 	// The answers are visible to the agent in the history of that chat.
 	browse(t, agentTab, chromedp.Navigate(m.URL()+"/console"))
 	poll(t, agentTab, "recent chat with CSAT", `document.querySelector('#recent .csat')?.textContent === 'CSAT 5'`)
-	click(t, agentTab, `#recent a`)
+	// History opens in a new tab, so the console stays in view; the test follows the link here.
+	if got := eval[string](t, agentTab, `(a => a.target + ' ' + a.rel)(document.querySelector('#recent a'))`); got != "_blank noopener" {
+		t.Fatalf("history link opens with target and rel %q", got)
+	}
+	browse(t, agentTab, chromedp.Navigate(eval[string](t, agentTab, `document.querySelector('#recent a').href`)))
 	poll(t, agentTab, "history page", `document.getElementById('survey-answers')?.textContent.includes('Quick and <b>friendly</b>')`)
 	checkLabels(t, agentTab, "history")
+	checkAxe(t, agentTab, "history page")
 	if got := eval[string](t, agentTab, `document.getElementById('history-disposition').textContent`); got != "Resolved" {
 		t.Fatalf("history disposition %q", got)
 	}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -49,15 +52,24 @@ func (s *Surface) consoleData(ctx context.Context, u agent.User) (templates.Cons
 		}
 		d.Panels = append(d.Panels, p)
 	}
-	recent, err := s.history.RecentChats(ctx, u)
-	if err != nil {
+	if d.Recent, err = s.recentView(ctx, u); err != nil {
 		return d, err
 	}
+	return d, nil
+}
+
+// recentView is the list of chats the agent finished (the page load, and each wrap-up).
+func (s *Surface) recentView(ctx context.Context, u agent.User) ([]templates.RecentItem, error) {
+	recent, err := s.history.RecentChats(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	var items []templates.RecentItem
 	for _, r := range recent {
-		d.Recent = append(d.Recent, templates.RecentItem{InteractionID: r.InteractionID, Customer: nameOr(r.Customer),
+		items = append(items, templates.RecentItem{InteractionID: r.InteractionID, Customer: nameOr(r.Customer),
 			Ended: r.EndedAt.Format("Jan 2 15:04"), Disposition: r.Disposition, CSAT: r.CSAT})
 	}
-	return d, nil
+	return items, nil
 }
 
 func nameOr(s string) string {
@@ -123,7 +135,8 @@ func secondsOr(v int, d time.Duration) int {
 
 func (s *Surface) panelView(ctx context.Context, u agent.User, a agent.Assignment) (templates.ChatPanelView, error) {
 	in := a.Interaction
-	p := templates.ChatPanelView{InteractionID: in.ID, Customer: nameOr(in.CustomerName), Service: in.ServiceName, Subject: in.Subject}
+	p := templates.ChatPanelView{InteractionID: in.ID, Customer: nameOr(in.CustomerName), Service: in.ServiceName, Subject: in.Subject,
+		Ended: in.State.Over()}
 	var err error
 	if p.Actions, err = s.actionsView(ctx, u, in); err != nil {
 		return p, err
@@ -132,8 +145,8 @@ func (s *Surface) panelView(ctx context.Context, u agent.User, a agent.Assignmen
 	if err != nil {
 		return p, err
 	}
-	p.UserData = userDataView(in.ID, entries)
-	p.CoBrowse = s.coBrowseView(in.ID, entries)
+	p.UserData = consoleUserData(in.ID, entries, p.Ended)
+	p.CoBrowse = s.coBrowseView(in.ID, entries, p.Ended)
 	return p, nil
 }
 
@@ -174,17 +187,34 @@ func displayValue(raw json.RawMessage) string {
 	return string(raw)
 }
 
-func userDataView(interactionID string, entries []userdata.Entry) templates.UserDataView {
-	v := templates.UserDataView{InteractionID: interactionID}
+// userDataRows are the rows of a chat's UserData table, every key, none editable.
+func userDataRows(entries []userdata.Entry) []templates.UserDataRow {
+	var rows []templates.UserDataRow
 	for _, e := range entries {
-		v.Rows = append(v.Rows, templates.UserDataRow{Key: e.Key, Value: displayValue(e.Value), Owner: string(e.Owner),
-			Visible: e.CustomerCanRead(), Editable: e.Owner != userdata.OwnerSystem})
+		rows = append(rows, templates.UserDataRow{Key: e.Key, Value: displayValue(e.Value), Owner: string(e.Owner),
+			Visible: e.CustomerCanRead()})
+	}
+	return rows
+}
+
+// consoleUserData is the UserData table of a chat panel. agentd's own keys (ReservedPrefix, such as
+// the co-browse session last joined) are bookkeeping, not information for the agent: they are left
+// out here and shown in the history page. Keys that are not system-owned are editable while the
+// chat is live.
+func consoleUserData(interactionID string, entries []userdata.Entry, ended bool) templates.UserDataView {
+	v := templates.UserDataView{InteractionID: interactionID}
+	for _, r := range userDataRows(entries) {
+		if strings.HasPrefix(r.Key, userdata.ReservedPrefix) {
+			continue
+		}
+		r.Editable = !ended && r.Owner != string(userdata.OwnerSystem)
+		v.Rows = append(v.Rows, r)
 	}
 	return v
 }
 
-func (s *Surface) coBrowseView(interactionID string, entries []userdata.Entry) templates.CoBrowseView {
-	v := templates.CoBrowseView{InteractionID: interactionID}
+func (s *Surface) coBrowseView(interactionID string, entries []userdata.Entry, ended bool) templates.CoBrowseView {
+	v := templates.CoBrowseView{InteractionID: interactionID, Ended: ended}
 	for _, e := range entries {
 		if e.Key == userdata.KeyCoBrowseSessionID {
 			v.SessionID = displayValue(e.Value)
@@ -220,6 +250,43 @@ func reasonLabel(r chat.EndReason) string {
 	return string(r)
 }
 
+// stateText says in words where a chat is, and how it ended.
+func stateText(in chat.Interaction) string {
+	switch in.State {
+	case chat.StateQueued:
+		return "Waiting in the queue"
+	case chat.StateOffered:
+		return "Offered to an agent"
+	case chat.StateActive:
+		return "In progress"
+	case chat.StateAbandoned:
+		return "Abandoned: the customer left before an agent answered"
+	case chat.StateEnded:
+		return "Ended (" + reasonLabel(in.EndReason) + "), waiting for wrap-up"
+	case chat.StateWrapped:
+		if in.EndReason != "" {
+			return "Wrapped up (" + reasonLabel(in.EndReason) + ")"
+		}
+		return "Wrapped up"
+	}
+	return string(in.State)
+}
+
+// durationText is how long the chat lasted, from its start to its end.
+func durationText(in chat.Interaction) string {
+	if in.EndedAt == nil {
+		return "ongoing"
+	}
+	d := in.EndedAt.Sub(in.CreatedAt).Round(time.Second)
+	switch {
+	case d < time.Minute:
+		return strconv.Itoa(int(d/time.Second)) + " s"
+	case d < time.Hour:
+		return strconv.Itoa(int(d/time.Minute)) + " min " + strconv.Itoa(int(d%time.Minute/time.Second)) + " s"
+	}
+	return strconv.Itoa(int(d/time.Hour)) + " h " + strconv.Itoa(int(d%time.Hour/time.Minute)) + " min"
+}
+
 func (s *Surface) handleHistory(c echo.Context) error {
 	ctx := c.Request().Context()
 	u := web.CurrentUser(c)
@@ -231,7 +298,8 @@ func (s *Surface) handleHistory(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	h := templates.HistoryView{InteractionID: id, Customer: nameOr(in.CustomerName), Service: in.ServiceName, State: string(in.State)}
+	h := templates.HistoryView{InteractionID: id, Customer: nameOr(in.CustomerName), Service: in.ServiceName,
+		State: stateText(in), Date: in.CreatedAt.Format("Mon Jan 2, 2006 15:04"), Duration: durationText(in)}
 	if h.Disposition, h.Notes, err = s.history.WrapInfo(ctx, id); err != nil {
 		return err
 	}
@@ -243,6 +311,10 @@ func (s *Surface) handleHistory(c echo.Context) error {
 		for _, ev := range evs {
 			h.Events = append(h.Events, eventView(ev))
 			from = ev.Index + 1
+			if ev.Kind == chat.EventPartyJoined && ev.Party != nil && (ev.Party.Type == chat.PartyAgent || ev.Party.Type == chat.PartySupervisor) &&
+				!slices.Contains(h.Agents, nameOr(ev.Party.Name)) {
+				h.Agents = append(h.Agents, nameOr(ev.Party.Name))
+			}
 		}
 		if len(evs) < chat.MaxTranscriptPage {
 			break
@@ -252,10 +324,7 @@ func (s *Surface) handleHistory(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	h.UserData = userDataView(id, entries).Rows
-	for i := range h.UserData {
-		h.UserData[i].Editable = false
-	}
+	h.UserData = userDataRows(entries)
 	changes, err := s.chat.UserDataHistory(ctx, id)
 	if err != nil {
 		return err

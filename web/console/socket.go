@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -58,7 +59,8 @@ type chatState struct {
 	nextIndex int
 	nextSeq   int64
 	ended     bool
-	pending   bool // a customer message waits for an answer (what the chat list shows)
+	pending   bool      // a customer message waits for an answer (what the chat list shows)
+	lastSent  time.Time // when the customer's last message was stored: its typing ended then
 }
 
 type op struct {
@@ -227,7 +229,8 @@ func (c *conn) render(ctx context.Context, d *web.Dirty, add func(kind, id strin
 			events[iid], side[iid] = true, true
 		}
 	}
-	listDirty := false
+	listDirty, recentDirty := false, false
+	clearTyping := map[string]bool{} // chats whose typing line ends: the customer sent, or the chat ended
 	var assignments []agent.Assignment
 	if d.Has(chat.NotifyAgent, "") {
 		// An agent notification may be the account disabled or a session signed out: check both
@@ -279,6 +282,7 @@ func (c *conn) render(ctx context.Context, d *web.Dirty, add func(kind, id strin
 				delete(c.chats, iid)
 				s.hub.Detach(c, iid)
 				*ops = append(*ops, op{Op: "remove", ID: "chat-" + iid})
+				recentDirty = true // wrapped up (or transferred): it may now be a recent chat
 			}
 		}
 		for _, a := range assignments {
@@ -327,18 +331,14 @@ func (c *conn) render(ctx context.Context, d *web.Dirty, add func(kind, id strin
 					if waiting := ev.Party.Type == chat.PartyClient; waiting != ch.pending {
 						ch.pending, listDirty = waiting, true
 					}
+					if ev.Party.Type == chat.PartyClient {
+						// The message is what the customer was typing: the preview goes.
+						ch.lastSent, clearTyping[iid] = ev.At, true
+					}
 				}
 				if ev.Kind == chat.EventSessionEnded && !ch.ended {
-					ch.ended, listDirty = true, true
-					in, err := s.chat.Interaction(ctx, iid)
-					if err != nil {
-						return err
-					}
-					av, err := s.actionsView(ctx, c.user, in)
-					if err != nil {
-						return err
-					}
-					if err := add("html", "actions-"+iid, templates.Actions(av)); err != nil {
+					ch.ended, listDirty, clearTyping[iid] = true, true, true
+					if err := c.renderEnded(ctx, iid, ev, add); err != nil {
 						return err
 					}
 				}
@@ -361,12 +361,7 @@ func (c *conn) render(ctx context.Context, d *web.Dirty, add func(kind, id strin
 		for _, it := range items {
 			ch.nextSeq = it.Seq + 1
 			if it.Notice != nil {
-				from := nameOr(it.Notice.Party.Name)
-				if it.Notice.Party.Type != chat.PartyClient {
-					from = "You → customer"
-				}
-				if err := add("append", "notices-"+iid, templates.NoticeItem(templates.NoticeView{Seq: it.Seq, From: from,
-					Payload: string(it.Notice.Payload), Time: it.Notice.At.Format("15:04:05")})); err != nil {
+				if err := add("append", "notices-"+iid, templates.NoticeItem(noticeView(it.Seq, *it.Notice))); err != nil {
 					return err
 				}
 			} else {
@@ -378,23 +373,44 @@ func (c *conn) render(ctx context.Context, d *web.Dirty, add func(kind, id strin
 			if err != nil {
 				return err
 			}
-			if err := add("replace", "ud-"+iid, templates.UserDataTable(userDataView(iid, entries))); err != nil {
+			if err := add("replace", "ud-"+iid, templates.UserDataTable(consoleUserData(iid, entries, ch.ended))); err != nil {
 				return err
 			}
-			if err := add("html", "cobrowse-"+iid, templates.CoBrowse(s.coBrowseView(iid, entries))); err != nil {
+			if err := add("html", "cobrowse-"+iid, templates.CoBrowse(s.coBrowseView(iid, entries, ch.ended))); err != nil {
 				return err
 			}
 		}
 	}
-	for iid, t := range d.Typing() {
-		if c.chats[iid] == nil {
+	typing := maps.Clone(d.Typing())
+	if typing == nil {
+		typing = map[string]chat.Typing{}
+	}
+	for iid := range clearTyping {
+		if _, ok := typing[iid]; !ok {
+			typing[iid] = chat.Typing{} // not typing
+		}
+	}
+	for iid, t := range typing {
+		ch := c.chats[iid]
+		if ch == nil {
 			continue
 		}
 		name := ""
-		if t.IsTyping {
+		// Typing that the customer's message (or the end) has overtaken is over: notifications
+		// and transcript events travel separately, so a late "typing" must not outlive them.
+		if t.IsTyping && !ch.ended && t.At.After(ch.lastSent) {
 			name = nameOr(t.Party.Name)
 		}
 		if err := add("html", "typing-"+iid, templates.TypingLine(name, t.Text)); err != nil {
+			return err
+		}
+	}
+	if recentDirty {
+		recent, err := s.recentView(ctx, c.user)
+		if err != nil {
+			return err
+		}
+		if err := add("replace", "recent", templates.Recent(recent)); err != nil {
 			return err
 		}
 	}
@@ -410,6 +426,42 @@ func (c *conn) render(ctx context.Context, d *web.Dirty, add func(kind, id strin
 			return err
 		}
 		if err := add("replace", "chats", templates.ChatList(items)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// renderEnded turns the panel of a chat that just ended read-only: the wrap-up form replaces End
+// and Transfer, the composer, the UserData form and the notice form are disabled or go, and the
+// status line says so.
+func (c *conn) renderEnded(ctx context.Context, iid string, ev chat.Event, add func(kind, id string, comp templ.Component) error) error {
+	s := c.s
+	in, err := s.chat.Interaction(ctx, iid)
+	if err != nil {
+		return err
+	}
+	av, err := s.actionsView(ctx, c.user, in)
+	if err != nil {
+		return err
+	}
+	entries, err := s.chat.UserData(ctx, iid)
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		kind, id string
+		comp     templ.Component
+	}{
+		{"html", "actions-" + iid, templates.Actions(av)},
+		{"html", "composer-" + iid, templates.Composer(iid, true)},
+		{"html", "udform-" + iid, templates.UserDataForm(iid, true)},
+		{"html", "noticeform-" + iid, templates.NoticeForm(iid, true)},
+		{"replace", "ud-" + iid, templates.UserDataTable(consoleUserData(iid, entries, true))},
+		{"html", "cobrowse-" + iid, templates.CoBrowse(s.coBrowseView(iid, entries, true))},
+		{"html", "console-status", templates.EndedStatus(nameOr(in.CustomerName), reasonLabel(ev.Reason))},
+	} {
+		if err := add(f.kind, f.id, f.comp); err != nil {
 			return err
 		}
 	}

@@ -52,6 +52,7 @@ type ChatPanelView struct {
 	Customer      string
 	Service       string
 	Subject       string
+	Ended         bool // the chat has ended: read-only until wrapped up
 	Actions       ActionsView
 	UserData      UserDataView
 	CoBrowse      CoBrowseView
@@ -87,10 +88,12 @@ type UserDataRow struct {
 
 // NoticeView is a received or sent custom notice.
 type NoticeView struct {
-	Seq     int64
-	From    string
-	Payload string
-	Time    string
+	Seq  int64
+	From string
+	Text string // a sentence for the notices agentd knows, else the payload as compact JSON
+	Raw  bool   // Text is JSON
+	Full string // the whole JSON when Text is cut short; "" when Text is all of it
+	Time string
 }
 
 // CoBrowseView is the co-browse panel.
@@ -99,6 +102,7 @@ type CoBrowseView struct {
 	SessionID     string
 	URL           string // empty when no provider is configured
 	Open          bool
+	Ended         bool // the chat has ended: the session is shown as closed
 }
 
 // ActionsView holds End/Transfer while the chat is live and the wrap-up form after it ended.
@@ -131,7 +135,10 @@ type HistoryView struct {
 	InteractionID string
 	Customer      string
 	Service       string
-	State         string
+	State         string // in words ("Wrapped up", "Ended by the customer, waiting for wrap-up", …)
+	Date          string // when the chat started
+	Duration      string // from start to end ("ongoing" while it is not over)
+	Agents        []string
 	Disposition   string
 	Notes         string
 	Events        []EventView
