@@ -52,6 +52,14 @@ type conn struct {
 	user  agent.User
 	chats map[string]*chatState
 	ticks int
+	// redraw is what a refresh decided to redraw and has not drawn yet. It lives on the
+	// connection, not in one render: a refresh that fails midway is retried with its marks given
+	// back, but the events it already read are not read again, so what they decided must not be
+	// lost with it.
+	redraw struct {
+		list, recent bool
+		typing       map[string]bool // chats whose typing line ends: the customer sent, or the chat ended
+	}
 }
 
 // chatState is the write pump's knowledge of one open chat panel.
@@ -61,6 +69,7 @@ type chatState struct {
 	ended     bool
 	pending   bool      // a customer message waits for an answer (what the chat list shows)
 	lastSent  time.Time // when the customer's last message was stored: its typing ended then
+	endSeen   bool      // the session_ended event was read; the panel turns read-only once drawn
 }
 
 type op struct {
@@ -229,8 +238,9 @@ func (c *conn) render(ctx context.Context, d *web.Dirty, add func(kind, id strin
 			events[iid], side[iid] = true, true
 		}
 	}
-	listDirty, recentDirty := false, false
-	clearTyping := map[string]bool{} // chats whose typing line ends: the customer sent, or the chat ended
+	if c.redraw.typing == nil {
+		c.redraw.typing = map[string]bool{}
+	}
 	var assignments []agent.Assignment
 	if d.Has(chat.NotifyAgent, "") {
 		// An agent notification may be the account disabled or a session signed out: check both
@@ -270,7 +280,7 @@ func (c *conn) render(ctx context.Context, d *web.Dirty, add func(kind, id strin
 		if assignments, err = s.desk.Assignments(ctx, u); err != nil {
 			return err
 		}
-		listDirty, queueDirty = true, true
+		c.redraw.list, queueDirty = true, true
 		active := map[string]agent.Assignment{}
 		for _, a := range assignments {
 			if a.State == agent.AssignActive {
@@ -282,7 +292,7 @@ func (c *conn) render(ctx context.Context, d *web.Dirty, add func(kind, id strin
 				delete(c.chats, iid)
 				s.hub.Detach(c, iid)
 				*ops = append(*ops, op{Op: "remove", ID: "chat-" + iid})
-				recentDirty = true // wrapped up (or transferred): it may now be a recent chat
+				c.redraw.recent = true // wrapped up (or transferred): it may now be a recent chat
 			}
 		}
 		for _, a := range assignments {
@@ -329,23 +339,26 @@ func (c *conn) render(ctx context.Context, d *web.Dirty, add func(kind, id strin
 				// redrawn when that changes, not for every message (unread marks are the page's).
 				if ev.Kind == chat.EventMessage && ev.Party != nil {
 					if waiting := ev.Party.Type == chat.PartyClient; waiting != ch.pending {
-						ch.pending, listDirty = waiting, true
+						ch.pending, c.redraw.list = waiting, true
 					}
 					if ev.Party.Type == chat.PartyClient {
 						// The message is what the customer was typing: the preview goes.
-						ch.lastSent, clearTyping[iid] = ev.At, true
+						ch.lastSent, c.redraw.typing[iid] = ev.At, true
 					}
 				}
-				if ev.Kind == chat.EventSessionEnded && !ch.ended {
-					ch.ended, listDirty, clearTyping[iid] = true, true, true
-					if err := c.renderEnded(ctx, iid, ev, add); err != nil {
-						return err
-					}
+				if ev.Kind == chat.EventSessionEnded {
+					ch.endSeen = true
 				}
 			}
 			if len(evs) < chat.MaxTranscriptPage {
 				break
 			}
+		}
+		if ch.endSeen && !ch.ended {
+			if err := c.renderEnded(ctx, iid, add); err != nil {
+				return err
+			}
+			ch.ended, c.redraw.list, c.redraw.typing[iid] = true, true, true
 		}
 	}
 	for iid := range side {
@@ -385,7 +398,7 @@ func (c *conn) render(ctx context.Context, d *web.Dirty, add func(kind, id strin
 	if typing == nil {
 		typing = map[string]chat.Typing{}
 	}
-	for iid := range clearTyping {
+	for iid := range c.redraw.typing {
 		if _, ok := typing[iid]; !ok {
 			typing[iid] = chat.Typing{} // not typing
 		}
@@ -404,8 +417,9 @@ func (c *conn) render(ctx context.Context, d *web.Dirty, add func(kind, id strin
 		if err := add("html", "typing-"+iid, templates.TypingLine(name, t.Text)); err != nil {
 			return err
 		}
+		delete(c.redraw.typing, iid)
 	}
-	if recentDirty {
+	if c.redraw.recent {
 		recent, err := s.recentView(ctx, c.user)
 		if err != nil {
 			return err
@@ -413,8 +427,9 @@ func (c *conn) render(ctx context.Context, d *web.Dirty, add func(kind, id strin
 		if err := add("replace", "recent", templates.Recent(recent)); err != nil {
 			return err
 		}
+		c.redraw.recent = false
 	}
-	if listDirty {
+	if c.redraw.list {
 		if assignments == nil {
 			var err error
 			if assignments, err = s.desk.Assignments(ctx, c.user); err != nil {
@@ -428,6 +443,7 @@ func (c *conn) render(ctx context.Context, d *web.Dirty, add func(kind, id strin
 		if err := add("replace", "chats", templates.ChatList(items)); err != nil {
 			return err
 		}
+		c.redraw.list = false
 	}
 	return nil
 }
@@ -435,7 +451,7 @@ func (c *conn) render(ctx context.Context, d *web.Dirty, add func(kind, id strin
 // renderEnded turns the panel of a chat that just ended read-only: the wrap-up form replaces End
 // and Transfer, the composer, the UserData form and the notice form are disabled or go, and the
 // status line says so.
-func (c *conn) renderEnded(ctx context.Context, iid string, ev chat.Event, add func(kind, id string, comp templ.Component) error) error {
+func (c *conn) renderEnded(ctx context.Context, iid string, add func(kind, id string, comp templ.Component) error) error {
 	s := c.s
 	in, err := s.chat.Interaction(ctx, iid)
 	if err != nil {
@@ -459,7 +475,7 @@ func (c *conn) renderEnded(ctx context.Context, iid string, ev chat.Event, add f
 		{"html", "noticeform-" + iid, templates.NoticeForm(iid, true)},
 		{"replace", "ud-" + iid, templates.UserDataTable(consoleUserData(iid, entries, true))},
 		{"html", "cobrowse-" + iid, templates.CoBrowse(s.coBrowseView(iid, entries, true))},
-		{"html", "console-status", templates.EndedStatus(nameOr(in.CustomerName), reasonLabel(ev.Reason))},
+		{"html", "console-status", templates.EndedStatus(nameOr(in.CustomerName), reasonLabel(in.EndReason))},
 	} {
 		if err := add(f.kind, f.id, f.comp); err != nil {
 			return err

@@ -170,6 +170,31 @@ func TestFailedRefresh(t *testing.T) {
 		}
 	})
 
+	t.Run("OK_EndedChatDrawnByTheRetry", func(t *testing.T) {
+		// A refresh that read the chat's end, then failed before drawing the read-only panel and
+		// the chat list: the retry reads no new event, and must still draw both.
+		t.Parallel()
+		st := webtest.New(t)
+		fc := webtest.NewFaultyChat(st.Chat)
+		ann, sess := activeChat(t, st)
+		iid := sess.Interaction.ID
+		c := openConsole(t, serve(t, st, fc), ann, iid)
+
+		fc.FailInteraction()
+		if _, err := st.Chat.Leave(context.Background(), sess.Party, newID()); err != nil {
+			t.Fatal(err)
+		}
+		wrapUp, list := false, false
+		c.WaitFor("the ended chat's wrap-up and the chat list redrawn", func(f webtest.Frame) bool {
+			wrapUp = wrapUp || hasOp(f, "html", "actions-"+iid, "Done")
+			list = list || hasOp(f, "replace", "chats", iid)
+			return wrapUp && list
+		})
+		if n := fc.Injected(); n != 1 {
+			t.Fatalf("%d faults injected, want 1", n)
+		}
+	})
+
 	t.Run("OK_ResyncShowsMessageWhoseNotificationWasLost", func(t *testing.T) {
 		t.Parallel()
 		st := webtest.New(t)

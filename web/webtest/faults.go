@@ -13,7 +13,8 @@ import (
 var ErrInjected = errors.New("webtest: injected fault: database unreachable")
 
 // FaultyChat is a chat service as the surfaces take it (customer.Chat, console.Chat) with faults
-// injected into its next reads of the transcript and of the side channel, as in a database blip.
+// injected into its next reads of the transcript, of the side channel or of an interaction, as in
+// a database blip.
 // Every other call goes straight to the service.
 type FaultyChat struct {
 	*chat.Service
@@ -21,6 +22,7 @@ type FaultyChat struct {
 	mu         sync.Mutex
 	transcript *fault // the next Transcript call's fault, if any
 	side       *fault // the next SideItems call's
+	lookup     *fault // the next Interaction call's
 	injected   int
 }
 
@@ -38,6 +40,9 @@ func (f *FaultyChat) FailTranscript() { f.arm(&f.transcript, &fault{fail: true})
 
 // FailSideItems makes the next SideItems call fail with ErrInjected.
 func (f *FaultyChat) FailSideItems() { f.arm(&f.side, &fault{fail: true}) }
+
+// FailInteraction makes the next Interaction call fail with ErrInjected.
+func (f *FaultyChat) FailInteraction() { f.arm(&f.lookup, &fault{fail: true}) }
 
 // StallTranscript makes the next Transcript call wait d before it runs, whatever its context
 // says, as a read stuck in the driver; the channel is closed when the call starts waiting.
@@ -95,4 +100,12 @@ func (f *FaultyChat) SideItems(ctx context.Context, interactionID string, fromSe
 		return nil, err
 	}
 	return f.Service.SideItems(ctx, interactionID, fromSeq, limit)
+}
+
+// Interaction is chat.Service.Interaction after the armed fault, if any.
+func (f *FaultyChat) Interaction(ctx context.Context, interactionID string) (chat.Interaction, error) {
+	if err := f.inject(&f.lookup); err != nil {
+		return chat.Interaction{}, err
+	}
+	return f.Service.Interaction(ctx, interactionID)
 }
