@@ -382,6 +382,11 @@
     } else if (cmd === 'accept') {
       b.disabled = true;
       send('accept', { iid }).then(() => { select(iid); say('Chat accepted.'); }, (e) => { b.disabled = false; fail(e); });
+    } else if (cmd === 'pick_up') {
+      // The oldest chat waiting in that service becomes the agent's at once (within capacity).
+      b.disabled = true;
+      send('pick_up', { service: b.dataset.service }).then((d) => { select(d.iid); say('Chat picked up.'); },
+        (e) => { b.disabled = false; fail(e); });
     } else if (cmd === 'decline') {
       send('decline', { iid }).then(() => {
         say('Chat declined.');

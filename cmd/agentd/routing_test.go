@@ -793,3 +793,21 @@ func TestPickUp(t *testing.T) {
 	_, err = m.Agents.PickUp(ctx, newAgent(t, m, "quinn", 2), "default")
 	wantCode(t, err, "queue_empty")
 }
+
+// TestBrowserPickUp: the queue list's "Pick up" button takes the oldest waiting chat; the agent
+// need not be ready, and the page passes axe with the button shown.
+func TestBrowserPickUp(t *testing.T) {
+	t.Parallel()
+	m := startNode(t, newDB(t), func(c *Config) { c.Router.RouteInterval = time.Hour })
+	newAgent(t, m, "pat", 2)
+	tab := newTab(t, newBrowser(t))
+	consoleFor(t, tab, m.URL(), "pat")
+	c, d := startSession(t, m, map[string]any{"username": "Waiting Wanda"})
+	id := d.str("session_id")
+	poll(t, tab, "the Pick up button", `!!document.querySelector('#queues button[data-cmd=pick_up][data-service=default]')`)
+	checkAxe(t, tab, "console with a chat waiting")
+	click(t, tab, `#queues button[data-cmd=pick_up][data-service=default]`)
+	poll(t, tab, "the picked chat's panel", `!!document.getElementById('chat-`+id+`') && !!document.getElementById('message-`+id+`')`)
+	c.waitEvent("agent joined", func(ev frame) bool { return ev.str("kind") == "party_joined" && ev.str("party", "name") == "Agent pat" })
+	poll(t, tab, "the queue empty again", `!document.querySelector('#queues button[data-cmd=pick_up]')`)
+}
