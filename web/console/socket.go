@@ -10,7 +10,6 @@ import (
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
-	"golang.org/x/time/rate"
 
 	"agentd"
 	"agentd/agent"
@@ -25,6 +24,11 @@ const (
 	heartbeatPeriod = 20 * time.Second
 	// readLimit is the largest console frame; a larger one closes the socket with 1009.
 	readLimit = 64 << 10
+	// framesPerSecond and frameBurst limit every frame of a console socket, commands and anything
+	// else, before it is decoded (web.ConnOptions). A person clicking and typing, with typing
+	// notifications sent every 1.5 s at most, stays far below.
+	framesPerSecond = 20
+	frameBurst      = 40
 	// commandTimeout bounds one command, database work included.
 	commandTimeout = 15 * time.Second
 )
@@ -34,11 +38,10 @@ const (
 // beats the agent's heartbeat (Tick).
 type conn struct {
 	*web.Conn
-	s       *Surface
-	userID  int64
-	csrf    string
-	limiter *rate.Limiter
-	hello   atomic.Bool // the page proved itself with the CSRF token; nothing is rendered before
+	s      *Surface
+	userID int64
+	csrf   string
+	hello  atomic.Bool // the page proved itself with the CSRF token; nothing is rendered before
 
 	// Owned by the write pump.
 	user  agent.User
@@ -72,9 +75,10 @@ func (s *Surface) handleSocket(c echo.Context) error {
 	if err := s.desk.Heartbeat(r.Context(), u); err != nil {
 		s.logger.Warn("heartbeat", "agent_id", u.ID, "err", err)
 	}
-	opts := web.ConnOptions{Surface: "console", ReadLimit: readLimit, WriteWait: s.writeWait, TickEvery: heartbeatPeriod, Held: true}
+	opts := web.ConnOptions{Surface: "console", ReadLimit: readLimit, WriteWait: s.writeWait, TickEvery: heartbeatPeriod, Held: true,
+		FramesPerSecond: framesPerSecond, FrameBurst: frameBurst}
 	return s.sockets.Serve(c, opts, func(wc *web.Conn) (web.Handler, web.Subscriber, *web.CloseReason) {
-		cc := &conn{Conn: wc, s: s, userID: u.ID, csrf: csrf, user: u, limiter: rate.NewLimiter(20, 40), chats: map[string]*chatState{}}
+		cc := &conn{Conn: wc, s: s, userID: u.ID, csrf: csrf, user: u, chats: map[string]*chatState{}}
 		// The first refresh, once the hello arrives, renders everything.
 		cc.Resync()
 		return cc, cc, nil
@@ -106,8 +110,8 @@ func (c *conn) Tick(ctx context.Context) {
 	}
 }
 
-// HandleFrame runs one command from the page (read pump). The first frame must be the hello
-// that carries the session's CSRF token.
+// HandleFrame runs one command from the page (read pump), for the frames within the connection's
+// frame limit. The first frame must be the hello that carries the session's CSRF token.
 func (c *conn) HandleFrame(ctx context.Context, _ int, frame []byte) {
 	var in struct {
 		ID   string          `json:"id"`
@@ -133,10 +137,6 @@ func (c *conn) HandleFrame(ctx context.Context, _ int, frame []byte) {
 		c.hello.Store(true)
 		c.Send(web.Result(in.ID, nil))
 		c.Release() // first render of the live state
-		return
-	}
-	if !c.limiter.Allow() {
-		c.Send(web.Failed(in.ID, "rate_limited", "Too many actions; slow down."))
 		return
 	}
 	cctx, cancel := context.WithTimeout(ctx, commandTimeout)

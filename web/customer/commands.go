@@ -38,9 +38,10 @@ func errInvalid(format string, args ...any) error {
 	return agentd.Errorf(agentd.EINVALID, "invalid_argument", format, args...)
 }
 
-// HandleFrame parses one frame and runs its command (the read pump calls it). Whatever happens,
-// the connection survives and the client learns why through a result (when the frame had a
-// usable id) or an error frame.
+// HandleFrame parses one frame and runs its command (the read pump calls it, for the frames within
+// the connection's frame limit: ConnOptions.FramesPerSecond counted this one already, whatever it
+// holds). Whatever happens, the connection survives and the client learns why through a result
+// (when the frame had a usable id) or an error frame.
 func (c *conn) HandleFrame(ctx context.Context, typ int, frame []byte) {
 	if typ != websocket.TextMessage {
 		c.sendError("bad_frame", "Frames must be JSON text frames.")
@@ -79,10 +80,6 @@ func (c *conn) HandleFrame(ctx context.Context, typ int, frame []byte) {
 	run, ok := commands[*in.Cmd]
 	if !ok {
 		fail("unknown_command", fmt.Sprintf("Unknown command %q.", *in.Cmd))
-		return
-	}
-	if !c.limiter.Allow() {
-		fail("rate_limited", "Too many commands; slow down.")
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
