@@ -149,9 +149,7 @@ func (c *conn) HandleFrame(ctx context.Context, _ int, frame []byte) {
 	}
 	c.s.metrics.Command("console", commandLabel(in.Cmd), code, time.Since(start))
 	if err != nil {
-		if agentd.ErrorClass(err) == agentd.EINTERNAL {
-			web.LogCommandError(ctx, c.Logger(), in.Cmd, err)
-		}
+		web.LogCommandError(ctx, c.Logger(), in.Cmd, err)
 		c.Send(web.Failed(in.ID, agentd.ErrorCode(err), agentd.ErrorMessage(err)))
 		return
 	}

@@ -98,9 +98,7 @@ func (c *conn) HandleFrame(ctx context.Context, typ int, frame []byte) {
 	switch {
 	case answered:
 	case err != nil:
-		if agentd.ErrorClass(err) == agentd.EINTERNAL {
-			web.LogCommandError(ctx, c.Logger(), *in.Cmd, err)
-		}
+		web.LogCommandError(ctx, c.Logger(), *in.Cmd, err)
 		fail(agentd.ErrorCode(err), agentd.ErrorMessage(err))
 	default:
 		c.Send(web.Result(id, data))
