@@ -1,15 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/gorilla/websocket"
 )
 
@@ -233,4 +236,62 @@ func dialConsole(m *Main, jar http.CookieJar, csrf string) (*websocket.Conn, err
 		return nil, err
 	}
 	return ws, nil
+}
+
+// TestBrowserSlowsDownAtTheFrameLimit: a page that sends 100 messages in a loop goes over its
+// connection's frame limit (20 a second, bursts of 40). chat-service.js pauses when told
+// rate_limited and sends the dropped command again, so every sendMessage succeeds, in order, on
+// the same socket: the library is never closed as a flooder. Without the pause, the dropped
+// commands were never answered and failed with timeout.
+func TestBrowserSlowsDownAtTheFrameLimit(t *testing.T) {
+	t.Parallel()
+	const total = 100
+	addr := freeAddr(t)
+	site := sitePages(t, "http://"+addr, map[string]string{"/chat": `
+window.results = {};
+window.closes = 0;
+var Native = window.WebSocket;
+window.WebSocket = function (url, protocol) {
+	var ws = new Native(url, protocol);
+	ws.addEventListener('close', function () { window.closes++; });
+	return ws;
+};
+chat.startSession({serverUrl: AGENTD, username: 'Lola', commandTimeout: 20000}).done(function (session) {
+	handleSession(session);
+	for (var i = 0; i < ` + strconv.Itoa(total) + `; i++) {
+		(function (i) {
+			session.sendMessage('m' + i)
+				.done(function () { window.results[i] = 'done'; })
+				.fail(function (e) { window.results[i] = 'fail ' + e.error.code; });
+		})(i);
+	}
+}).fail(function (e) { window.startError = e.error; });
+`})
+	m := startNode(t, newDB(t), func(c *Config) { c.Addr = addr; c.allowedOrigins = site.URL })
+	tab := newTab(t, newBrowser(t))
+	browse(t, tab, chromedp.Navigate(site.URL+"/chat"))
+	poll(t, tab, "every sendMessage settled", `Object.keys(window.results).length === `+strconv.Itoa(total))
+	if failed := eval[string](t, tab, `Object.keys(window.results).filter(i => window.results[i] !== 'done').map(i => 'm' + i + ': ' + window.results[i]).join(', ')`); failed != "" {
+		t.Fatalf("sendMessage failed to the page: %s", failed)
+	}
+	if n := eval[int](t, tab, `window.closes`); n != 0 {
+		t.Fatalf("the socket closed %d times: the library was taken for a flooder", n)
+	}
+	id := eval[string](t, tab, `window.session.sessionId`)
+	evs, err := m.Chat.Transcript(context.Background(), id, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts, want []string
+	for _, ev := range evs {
+		if ev.Kind == "message" {
+			texts = append(texts, ev.Text)
+		}
+	}
+	for i := range total {
+		want = append(want, "m"+strconv.Itoa(i))
+	}
+	if got := strings.Join(texts, " "); got != strings.Join(want, " ") {
+		t.Fatalf("the transcript holds\n%s\nwant\n%s", got, strings.Join(want, " "))
+	}
 }

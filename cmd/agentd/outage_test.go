@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"agentd/postgres/localpg"
 )
 
@@ -164,4 +166,124 @@ func joinTexts(texts []string) string {
 		out += s
 	}
 	return out
+}
+
+// TestBrowserSendsThroughDatabaseRestart: a page sends a message every 40 ms while the database
+// restarts under the node (down for a second). Every sendMessage succeeds, none fails, and the
+// transcript holds every message once, in the order the page sent them: chat-service.js sends
+// each command answered unavailable again, with its id, after a backoff, before any later one.
+// Before, the library failed them to the page with the server's code.
+func TestBrowserSendsThroughDatabaseRestart(t *testing.T) {
+	t.Parallel()
+	const total = 60
+	pg, dbURL := privateCluster(t)
+	addr := freeAddr(t)
+	site := sitePages(t, "http://"+addr, map[string]string{"/chat": `
+window.results = [];
+chat.startSession({serverUrl: AGENTD, username: 'Olga'}).done(function (session) {
+	handleSession(session);
+	var n = 0;
+	var timer = setInterval(function () {
+		var i = n++;
+		if (i >= ` + strconv.Itoa(total) + `) { clearInterval(timer); return; }
+		session.sendMessage('m' + i)
+			.done(function (e) { window.results[i] = 'done'; })
+			.fail(function (e) { window.results[i] = 'fail ' + e.error.code; });
+	}, 40);
+}).fail(function (e) { window.startError = e.error; });
+`})
+	m := startNode(t, dbURL, func(c *Config) { c.Addr = addr; c.allowedOrigins = site.URL })
+	tab := newTab(t, newBrowser(t))
+	browse(t, tab, chromedp.Navigate(site.URL+"/chat"))
+	poll(t, tab, "the first messages sent", `window.results.filter(r => r === 'done').length >= 5`)
+
+	pg.stop()
+	time.Sleep(time.Second)
+	pg.start()
+	poll(t, tab, "every sendMessage settled", `Object.keys(window.results).length === `+strconv.Itoa(total))
+	if failed := eval[string](t, tab, `window.results.map((r, i) => r === 'done' ? '' : 'm' + i + ': ' + r).filter(Boolean).join(', ')`); failed != "" {
+		t.Fatalf("sendMessage failed to the page: %s", failed)
+	}
+	if errs := eval[string](t, tab, `JSON.stringify(window.log.filter(l => l.kind === 'error'))`); errs != "[]" {
+		t.Fatalf("onError fired: %s", errs)
+	}
+	id := eval[string](t, tab, `window.session.sessionId`)
+	evs, err := m.Chat.Transcript(context.Background(), id, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, ev := range evs {
+		if ev.Text != "" && ev.Party != nil {
+			texts = append(texts, ev.Text)
+		}
+	}
+	var want []string
+	for i := range total {
+		want = append(want, "m"+strconv.Itoa(i))
+	}
+	if got := joinTexts(texts); got != joinTexts(want) {
+		t.Fatalf("the transcript holds\n%s\nwant\n%s", got, joinTexts(want))
+	}
+}
+
+// TestBrowserRetryKeepsOrder: the page sends three messages at once, and the database fails the
+// second one's transaction twice (an injected serialization failure, answered unavailable) but
+// not the third's. The second is sent again before the third, so the transcript keeps the page's
+// order. A library that pipelined its commands (as it did) would retry the second after the
+// third had been applied.
+func TestBrowserRetryKeepsOrder(t *testing.T) {
+	t.Parallel()
+	dbURL := newDB(t)
+	addr := freeAddr(t)
+	site := sitePages(t, "http://"+addr, map[string]string{"/chat": `
+window.results = {};
+chat.startSession({serverUrl: AGENTD, username: 'Rhea'}).done(function (session) {
+	handleSession(session);
+	['first', 'second', 'third'].forEach(function (text) {
+		session.sendMessage(text)
+			.done(function () { window.results[text] = 'done'; })
+			.fail(function (e) { window.results[text] = 'fail ' + e.error.code; });
+	});
+}).fail(function (e) { window.startError = e.error; });
+`})
+	m := startNode(t, dbURL, func(c *Config) { c.Addr = addr; c.allowedOrigins = site.URL })
+	// A sequence is not rolled back with the transaction that advanced it: the first two
+	// attempts to append "second" fail, the third succeeds.
+	if _, err := m.DB.Pool.Exec(context.Background(), `
+		CREATE SEQUENCE second_attempts;
+		CREATE FUNCTION fail_second() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF NEW.text = 'second' AND nextval('second_attempts') <= 2 THEN
+				RAISE EXCEPTION 'injected' USING ERRCODE = 'serialization_failure';
+			END IF;
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER fail_second BEFORE INSERT ON transcript_events FOR EACH ROW EXECUTE FUNCTION fail_second();`); err != nil {
+		t.Fatal(err)
+	}
+	tab := newTab(t, newBrowser(t))
+	browse(t, tab, chromedp.Navigate(site.URL+"/chat"))
+	poll(t, tab, "every sendMessage settled", `Object.keys(window.results).length === 3`)
+	if got := eval[string](t, tab, `JSON.stringify(window.results)`); got != `{"first":"done","second":"done","third":"done"}` {
+		t.Fatalf("results: %s", got)
+	}
+	var attempts int
+	if err := m.DB.Pool.QueryRow(context.Background(), `SELECT last_value FROM second_attempts`).Scan(&attempts); err != nil || attempts != 3 {
+		t.Fatalf("second was attempted %d times (%v), want 3", attempts, err)
+	}
+	id := eval[string](t, tab, `window.session.sessionId`)
+	evs, err := m.Chat.Transcript(context.Background(), id, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, ev := range evs {
+		if ev.Kind == "message" {
+			texts = append(texts, ev.Text)
+		}
+	}
+	if got := joinTexts(texts); got != "first|second|third" {
+		t.Fatalf("the transcript holds %s, want first|second|third", got)
+	}
 }
