@@ -192,35 +192,40 @@ func (b *bystander) check(t *testing.T) {
 	t.Logf("the other customer's %d commands were answered within %v", b.n, b.worst)
 }
 
-// TestFloodedCustomerSocketsAreClosed: four attackers flood customer sockets with garbage for two
-// seconds, each opening a new socket whenever its last one was closed. Every socket is closed
-// with 1008 rate_limited after at most the burst's replies, and another customer's commands
-// are answered within a second throughout. Before, no flooding socket was ever closed, and each
-// got an answer for every frame.
-func TestFloodedCustomerSocketsAreClosed(t *testing.T) {
-	t.Parallel()
-	m := startNode(t, newDB(t), func(c *Config) { c.Customer.ConnectsPerMinute, c.Customer.ConnectBurst = 1e6, 1e6 })
-	b := startBystander(t, m)
-	flood(t, 2*time.Second, garbage(100<<10), func() (*websocket.Conn, error) {
-		ws, _, err := dialRaw(m, nil)
-		return ws, err
+// TestFloodedSocketsAreClosed: four attackers flood sockets with garbage for two seconds, each
+// opening a new socket whenever its last one was closed. Every socket is closed with 1008
+// rate_limited after at most the burst's replies, and another customer's commands are answered
+// within a second throughout. Before, no flooding socket was ever closed, and each got an answer
+// for every frame.
+//
+// It is not parallel: the attackers run in this process, as fast as they can, on the same two
+// cores as the node, and the bystander's latency is measured. Parallel tests (browsers, private
+// clusters) added to that pushed the bystander's worst answer from 0.3 s to 3 s; alone, the
+// test shows what the node does, not what the machine has left.
+func TestFloodedSocketsAreClosed(t *testing.T) {
+	t.Run("Customer", func(t *testing.T) {
+		m := startNode(t, newDB(t), func(c *Config) { c.Customer.ConnectsPerMinute, c.Customer.ConnectBurst = 1e6, 1e6 })
+		b := startBystander(t, m)
+		flood(t, 2*time.Second, garbage(100<<10), func() (*websocket.Conn, error) {
+			ws, _, err := dialRaw(m, nil)
+			return ws, err
+		})
+		b.check(t)
 	})
-	b.check(t)
-}
 
-// TestFloodedConsoleSocketIsClosed: the same on console sockets of a signed-in agent (frames
-// above the console's 64 KiB read limit close with 1009 at once, so its large garbage stays
-// below); the agent's console opens again afterwards.
-func TestFloodedConsoleSocketIsClosed(t *testing.T) {
-	t.Parallel()
-	m := startNode(t, newDB(t))
-	newAgent(t, m, "flo", 1)
-	hc := httpClient(t)
-	csrf := login(t, hc, m.URL(), "flo", "password-flo")
-	b := startBystander(t, m)
-	flood(t, 2*time.Second, garbage(60<<10), func() (*websocket.Conn, error) { return dialConsole(m, hc.Jar, csrf) })
-	consoleSocket(t, m, "flo")
-	b.check(t)
+	// Console sockets of a signed-in agent: frames above the console's 64 KiB read limit close
+	// with 1009 at once, so its large garbage stays below. The agent's console opens again
+	// afterwards.
+	t.Run("Console", func(t *testing.T) {
+		m := startNode(t, newDB(t))
+		newAgent(t, m, "flo", 1)
+		hc := httpClient(t)
+		csrf := login(t, hc, m.URL(), "flo", "password-flo")
+		b := startBystander(t, m)
+		flood(t, 2*time.Second, garbage(60<<10), func() (*websocket.Conn, error) { return dialConsole(m, hc.Jar, csrf) })
+		consoleSocket(t, m, "flo")
+		b.check(t)
+	})
 }
 
 // dialConsole opens a console socket with the cookies of a signed-in client and sends the hello;
