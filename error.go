@@ -17,7 +17,13 @@ const (
 	EUNAUTHORIZED = "unauthorized"
 	EFORBIDDEN    = "forbidden"
 	ERATELIMITED  = "rate_limited"
-	EINTERNAL     = "internal"
+	// EUNAVAILABLE is a transient failure of the database: unreachable, restarting, not answering
+	// in time, or a transaction that lost a deadlock or serialization conflict. Trying again a
+	// moment later may succeed. Nothing was committed, unless the connection broke during the
+	// commit itself, when the outcome is unknown: that is why clients retry on their own only
+	// commands that are idempotent by their id (every changing customer command is).
+	EUNAVAILABLE = "unavailable"
+	EINTERNAL    = "internal"
 )
 
 // Error is the application error. Class is one of the E* constants; Code is the precise,

@@ -20,13 +20,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/puddle/v2"
 
 	"agentd"
 )
@@ -108,10 +111,17 @@ func rootCause(err error) string {
 
 // translate is the one place driver errors become application errors. notFound, when given, is
 // what a missing row (pgx.ErrNoRows) means to the caller, such as session_not_found; without it a
-// missing row is a generic not_found. Every query returns through here.
+// missing row is a generic not_found. Every query returns through here. A transient failure
+// (transient) becomes unavailable, wrapping the driver's error for the log.
 func translate(err error, notFound ...error) error {
 	if err == nil {
 		return nil
+	}
+	if _, ok := errors.AsType[*agentd.Error](err); ok {
+		return err // translated already (inTx translates what its function returned)
+	}
+	if transient(err) {
+		return fmt.Errorf("%w: %w", errUnavailable, err)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		if len(notFound) > 0 {
@@ -128,6 +138,52 @@ func translate(err error, notFound ...error) error {
 		}
 	}
 	return err
+}
+
+// errUnavailable is what a client sees of a transient failure.
+var errUnavailable = &agentd.Error{Class: agentd.EUNAVAILABLE, Code: "unavailable",
+	Message: "The service is briefly unavailable; try again in a moment."}
+
+// transient reports whether err is a failure of the database or of the connection to it that
+// may well not happen again a moment later: the server down or restarting (a 0.45 s restart
+// failed 135 customer commands as internal before, issue 7 finding 4), a broken connection, no
+// answer before the deadline, a lost deadlock or serialization conflict. Such a transaction was
+// rolled back, or, when the connection broke during COMMIT, its outcome is unknown; customer
+// commands are idempotent by their id, so retrying them is safe either way. Errors about the
+// statement itself (a constraint, a type, bad SQL) are not transient: retrying cannot help.
+func transient(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return false // the caller gave up (the client left, the node stops): not the database
+	}
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
+		switch code := pgErr.Code; {
+		case code == "57P01", code == "57P02", code == "57P03": // admin_shutdown, crash_shutdown, cannot_connect_now
+			return true
+		case code == "40001", code == "40P01": // serialization_failure, deadlock_detected: rolled back
+			return true
+		case code == "53300": // too_many_connections
+			return true
+		case strings.HasPrefix(code, "08"): // connection exceptions, but a protocol violation is a bug
+			return code != "08P01"
+		}
+		// The server answered about the statement (an authentication failure inside a
+		// ConnectError too): asking again gets the same answer.
+		return false
+	}
+	if _, ok := errors.AsType[*pgconn.ConnectError](err); ok {
+		return true // connection refused, reset, timed out
+	}
+	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) {
+		return true // the database did not answer in time
+	}
+	if errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, puddle.ErrClosedPool) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return true // the connection (or the pool, at shutdown) went away under the query
+	}
+	if _, ok := errors.AsType[net.Error](err); ok {
+		return true // reset, broken pipe
+	}
+	return pgconn.SafeToRetry(err) // pgconn knows nothing reached the server
 }
 
 // noRows reports whether err says a query found no row, for the lookups where absence is an

@@ -32,6 +32,7 @@ declare namespace AgentdChat {
     | 'notice_too_large'
     | 'rate_limited'
     | 'origin_not_allowed'
+    | 'unavailable'
     | 'internal';
 
   /** Codes the library produces itself (see docs/chat-service-api.md, "Error codes"). */

@@ -24,6 +24,16 @@
   const CONNECT_TIMEOUT = 10000; // ms
   const BACKOFF_MIN = 250; // ms; doubled per failed attempt...
   const BACKOFF_MAX = 10000; // ...up to this cap
+  // A command answered `unavailable` (the server's database restarting, say) is sent again with
+  // the same id, which the server applies once, after RETRY_MIN doubling to RETRY_MAX (randomised
+  // between half and all of it), for as long as its commandTimeout allows.
+  const RETRY_MIN = 250; // ms
+  const RETRY_MAX = 5000; // ms
+  // After a `rate_limited` error frame (a frame of ours was dropped over the connection's frame
+  // limit), nothing is sent for RATE_PAUSE to twice that: longer than the server's one notice a
+  // second, so a frame dropped after the pause is always reported, and the connection never
+  // counts as one that keeps exceeding.
+  const RATE_PAUSE = 1000; // ms
   const TRANSCRIPT_PAGE = 1000; // the server's maximum `limit` for get_transcript
   const GAP_RETRY = 1000; // ms before asking again for a transcript gap the server did not fill
   const PERSIST_EVERY = 1000; // ms; progress is written at most this often (cookie writes are not free)
@@ -31,7 +41,8 @@
   // after every reconnect and close the socket again, forever, so it is refused before sending.
   const MAX_FRAME_BYTES = 1024 * 1024;
   // 1008 (policy violation) follows an origin_not_allowed error frame: reconnecting cannot help.
-  // The server also uses 1008 to drop a client that reads too slowly; that one is reconnected.
+  // The server also uses 1008, reason rate_limited, to close a connection that kept exceeding
+  // its frame limit; that one is reconnected.
   const CLOSE_POLICY_VIOLATION = 1008;
 
   const HANDLER_KINDS = {
@@ -371,6 +382,9 @@
     // is none, and connect() fails the session as unsupported before anything is sent.
     const startId = hasSecureRandom() ? newId() : null;
     const pending = []; // commands awaiting an answer, in the order they were issued
+    let holdTimer = null; // while set, nothing is sent: a retry's backoff, or a rate_limited pause
+    let holdUntil = 0;
+    let retryAttempt = 0; // retries since a command last succeeded
     const buffered = new Map(); // transcript events that arrived ahead of a gap, by index
     let gapInFlight = false;
     let gapTimer = null;
@@ -579,6 +593,7 @@
       if (reconnectTimer) { clearTimeout(reconnectTimer); reconnectTimer = null; }
       if (openTimer) { clearTimeout(openTimer); openTimer = null; }
       if (gapTimer) { clearTimeout(gapTimer); gapTimer = null; }
+      release();
       if (attach) { clearTimeout(attach.timer); attach = null; }
       dropSocket(1000, 'closing');
       if (sessionId && live.get(sessionId) && live.get(sessionId).opening === opening.req) live.delete(sessionId);
@@ -648,10 +663,11 @@
       if (!f.ok) {
         const event = serverError(f.error);
         const code = event.error.code;
-        // Transient: retry on a fresh socket (a retried start reuses its id, so it cannot start a
-        // second session). Before the first attach the opening timer bounds the retries. A
-        // rate-limited start is per address ("too many new sessions"): retrying would not help.
-        if (code === 'internal' || (code === 'rate_limited' && !wasStart)) {
+        // Transient (unavailable: the server's database, usually): retry on a fresh socket (a
+        // retried start reuses its id, so it cannot start a second session). Before the first
+        // attach the opening timer bounds the retries. A rate-limited start is per address ("too
+        // many new sessions"): retrying would not help.
+        if (code === 'internal' || code === 'unavailable' || (code === 'rate_limited' && !wasStart)) {
           log.warn((wasStart ? 'start' : 'restore') + ' failed, retrying:', code);
           dropSocket(1000, 'retry');
           onClose({ code: 1000 });
@@ -683,6 +699,8 @@
       }
       phase = 'ready';
       attempt = 0;
+      retryAttempt = 0;
+      release(); // a fresh connection: its frame limit is new, and the server answered
       const first = !everAttached;
       everAttached = true;
       if (first) {
@@ -695,7 +713,7 @@
       earlyFrames = [];
       for (const fr of early) dispatch(fr);
       // Unanswered commands go again with their original ids: the server applies each id once.
-      for (const c of pending.slice()) send(c);
+      pump();
       if (first) opening.resolve(session);
     }
 
@@ -708,6 +726,15 @@
       }
       if (event.error.code === 'origin_not_allowed') {
         originError = event; // the 1008 close that follows turns it into the fatal error
+        return;
+      }
+      if (event.error.code === 'rate_limited') {
+        // The server dropped a frame of ours, unread and unanswered, over the connection's frame
+        // limit (protocol.md, "Frame limit"): the command in flight goes again, with its id,
+        // after a pause. The library recovers, so the page is not told.
+        log.warn('over the server\'s frame limit; pausing');
+        for (const c of pending) c.sent = false;
+        hold(RATE_PAUSE + Math.random() * RATE_PAUSE);
         return;
       }
       emit('error', event);
@@ -833,18 +860,57 @@
       } catch (e) {
         log.error('internal error handling an answer', e);
       }
+      pump();
     }
 
     function onResult(f) {
       const c = typeof f.id === 'string' ? findPending(f.id) : null;
       if (!c) return; // an answer we stopped waiting for
-      if (f.ok) answer(c, true, isPlainObject(f.data) ? f.data : {});
-      else answer(c, false, serverError(f.error));
+      if (f.ok) {
+        retryAttempt = 0;
+        answer(c, true, isPlainObject(f.data) ? f.data : {});
+        return;
+      }
+      const event = serverError(f.error);
+      if (event.error.code === 'unavailable' && retryLater(c)) return;
+      answer(c, false, event);
     }
 
-    function send(c) {
-      if (c.sent || phase !== 'ready' || !ws) return;
-      c.sent = rawSend(c.frame);
+    // Commands are sent one at a time, in the order they were issued: the next one once the one
+    // before was answered. So a command sent again after `unavailable` (or after a reconnect)
+    // still reaches the server before every later one, and the transcript keeps the page's order
+    // even when the database comes back between two of its messages.
+    function pump() {
+      if (phase !== 'ready' || !ws || holdTimer) return;
+      const c = pending[0];
+      if (c && !c.sent) c.sent = rawSend(c.frame);
+    }
+
+    // Sends nothing for delay ms (or until a running hold ends, if later), then carries on.
+    function hold(delay) {
+      const until = Date.now() + delay;
+      if (holdTimer && until <= holdUntil) return;
+      release();
+      holdUntil = until;
+      holdTimer = setTimeout(function () { holdTimer = null; pump(); }, delay);
+    }
+
+    function release() {
+      if (holdTimer) { clearTimeout(holdTimer); holdTimer = null; }
+    }
+
+    // A command answered `unavailable` committed nothing, or is applied once by its id: it is sent
+    // again, with the same id, after a backoff with jitter. When the next attempt would come after
+    // its commandTimeout it is not retried (the caller fails it with the server's answer).
+    function retryLater(c) {
+      const cap = Math.min(RETRY_MAX, RETRY_MIN * Math.pow(2, retryAttempt));
+      const delay = cap / 2 + Math.random() * (cap / 2);
+      if (Date.now() + delay >= c.deadline) return false;
+      retryAttempt++;
+      c.sent = false;
+      log.warn(c.frame.cmd + ' answered unavailable; sending it again in', Math.round(delay), 'ms');
+      hold(delay);
+      return true;
     }
 
     // Queues a command and sends it as soon as the session is attached. handler(ok, dataOrFailEvent)
@@ -859,14 +925,17 @@
         handler(false, failure('frame_too_large', 'The command is too large to send.'));
         return;
       }
-      const c = { frame: frame, handler: handler, sent: false, internal: !!(opts && opts.internal) };
+      const c = {
+        frame: frame, handler: handler, sent: false, internal: !!(opts && opts.internal),
+        deadline: Date.now() + cfg.commandTimeout,
+      };
       // The clock runs from the call, including time spent queued while disconnected. A command
       // that times out after it was sent may still have been applied by the server.
       c.timer = setTimeout(function () {
         answer(c, false, failure('timeout', 'No answer from the chat server within ' + cfg.commandTimeout + ' ms.'));
       }, cfg.commandTimeout);
       pending.push(c);
-      send(c);
+      pump();
     }
 
     // A public command: returns the seed's done/fail request. `changes` commands are refused
@@ -910,12 +979,11 @@
       const o = isPlainObject(opts) ? opts : {};
       const isTyping = o.isTyping === undefined ? true : !!o.isTyping;
       const text = isTyping && typeof o.typedText === 'string' ? o.typedText : '';
-      if (phase !== 'ready') {
-        // Only the latest typing state matters: while disconnected, a newer one replaces the
-        // queued ones (those resolve as if sent), so a reconnect does not replay keystrokes.
-        for (const c of pending.slice()) {
-          if (c.frame.cmd === 'typing' && !c.sent) answer(c, true, { timestamp: Date.now() });
-        }
+      // Only the latest typing state matters: a newer one replaces those still waiting to be sent
+      // (they resolve as if sent), so neither a reconnect nor a command waiting for its answer or
+      // its retry makes the agent watch old keystrokes.
+      for (const c of pending.slice()) {
+        if (c.frame.cmd === 'typing' && !c.sent) answer(c, true, { timestamp: Date.now() });
       }
       return command('typing', { is_typing: isTyping, text: text }, function (x) {
         return { timestamp: stamp(x) };

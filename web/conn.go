@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -38,6 +39,10 @@ const (
 	retryAfter = time.Second
 	// refreshTimeout bounds one refresh, database reads included.
 	refreshTimeout = 10 * time.Second
+	// closeLinger is how long a connection closed for flooding keeps reading, and discarding,
+	// after its close frame, waiting for the client's: closing a socket with unread data resets
+	// it, and the reset can destroy the close frame before the client reads it.
+	closeLinger = 500 * time.Millisecond
 )
 
 // CloseReason is a close code and the reason text sent with it. Every reason a socket is closed
@@ -57,6 +62,10 @@ var (
 	CloseCSRF             = CloseReason{websocket.ClosePolicyViolation, "csrf"}
 	CloseAccountDisabled  = CloseReason{websocket.ClosePolicyViolation, "account disabled"}
 	CloseSessionEnded     = CloseReason{websocket.ClosePolicyViolation, "session ended"}
+
+	// CloseRateLimited closes a connection that keeps sending over its frame limit
+	// (framelimit.go); unlike after origin_not_allowed, the client may reconnect after a pause.
+	CloseRateLimited = CloseReason{websocket.ClosePolicyViolation, "rate_limited"}
 )
 
 // ErrSocket wraps a failed write: the socket is gone and the connection ends.
@@ -168,6 +177,13 @@ type ConnOptions struct {
 	// Held connections flush nothing until Release (the console waits for its CSRF hello);
 	// marks are kept meanwhile.
 	Held bool
+	// FramesPerSecond and FrameBurst limit what the client sends: every data frame and ping
+	// counts, whatever it holds, before it is read into memory or decoded. A frame over the limit
+	// is dropped unanswered; the client is told so with one rate_limited error frame a second at
+	// most, and a client that keeps exceeding is closed with CloseRateLimited (framelimit.go).
+	// Zero means no limit (the core's own tests).
+	FramesPerSecond float64
+	FrameBurst      int
 }
 
 // outFrame is a queued frame, or a request to close once everything before it was written.
@@ -193,6 +209,8 @@ type Conn struct {
 	done    chan struct{}
 	closing sync.Once
 	held    atomic.Bool
+	limit   *frameLimiter // read pump only
+	linger  time.Time     // read pump only: closed by the read pump, which drains the socket until then
 
 	mu    sync.Mutex // guards dirty
 	dirty Dirty
@@ -202,7 +220,7 @@ func newConn(ws *websocket.Conn, opts ConnOptions, logger *slog.Logger, onDrop f
 	if opts.WriteWait == 0 {
 		opts.WriteWait = writeWait
 	}
-	c := &Conn{id: NewToken()[:16], ws: ws, opts: opts, onDrop: onDrop,
+	c := &Conn{id: NewToken()[:16], ws: ws, opts: opts, onDrop: onDrop, limit: newFrameLimiter(opts.FramesPerSecond, opts.FrameBurst),
 		send: make(chan outFrame, sendQueue), wake: make(chan struct{}, 1), done: make(chan struct{})}
 	c.logger = logger.With("conn_id", c.id, "surface", opts.Surface)
 	c.held.Store(opts.Held)
@@ -357,6 +375,35 @@ func (c *Conn) shut(reason CloseReason) {
 	_ = c.ws.Close()
 }
 
+// closeLingering is Close for the read pump when the client is still sending (a flood): the
+// close frame goes out and the write pump stops, but the socket stays open for the read pump to
+// drain for up to closeLinger (lingerAndClose), so the client reads the close frame.
+func (c *Conn) closeLingering(reason CloseReason) {
+	c.closing.Do(func() {
+		msg := websocket.FormatCloseMessage(reason.Code, reason.Text)
+		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+		close(c.done)
+		c.linger = time.Now().Add(closeLinger)
+		_ = c.ws.SetReadDeadline(c.linger)
+	})
+}
+
+// lingerAndClose reads and discards what the client still sends, until its close frame, the end
+// of its stream or closeLinger, then closes the socket (read pump only).
+func (c *Conn) lingerAndClose() {
+	_ = c.ws.SetReadDeadline(c.linger)
+	for {
+		_, r, err := c.ws.NextReader()
+		if err == nil {
+			_, err = io.Copy(io.Discard, r)
+		}
+		if err != nil {
+			break
+		}
+	}
+	_ = c.ws.Close()
+}
+
 // Write writes one frame now. Only the write pump (Flush, Tick) may call it.
 func (c *Conn) Write(v any) error {
 	b, err := MarshalFrame(v)
@@ -397,9 +444,19 @@ func (c *Conn) readPump(ctx context.Context, h Handler) {
 	defer c.Close(CloseNormal)
 	c.ws.SetReadLimit(c.opts.ReadLimit)
 	_ = c.ws.SetReadDeadline(time.Now().Add(pongWait))
-	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(pongWait)) })
+	c.ws.SetPongHandler(func(string) error {
+		if !c.linger.IsZero() {
+			return nil // the deadline is closeLinger's now
+		}
+		return c.ws.SetReadDeadline(time.Now().Add(pongWait))
+	})
+	c.ws.SetPingHandler(c.pong)
 	for {
-		typ, frame, err := c.ws.ReadMessage()
+		typ, frame, admitted, err := c.next()
+		if !c.linger.IsZero() {
+			c.lingerAndClose()
+			return
+		}
 		if err != nil {
 			if errors.Is(err, websocket.ErrReadLimit) {
 				c.Close(CloseFrameTooLarge)
@@ -408,9 +465,59 @@ func (c *Conn) readPump(ctx context.Context, h Handler) {
 			}
 			return
 		}
-		_ = c.ws.SetReadDeadline(time.Now().Add(pongWait))
-		h.HandleFrame(ctx, typ, frame)
+		if admitted {
+			h.HandleFrame(ctx, typ, frame)
+		}
 	}
+}
+
+// next reads the next frame (read pump only). The frame is counted on its header, before its
+// payload is read: one over the limit is skipped without being buffered, however large, and
+// never reaches the handler.
+func (c *Conn) next() (typ int, frame []byte, admitted bool, err error) {
+	typ, r, err := c.ws.NextReader()
+	if err != nil {
+		return 0, nil, false, err
+	}
+	_ = c.ws.SetReadDeadline(time.Now().Add(pongWait))
+	if !c.admit() {
+		_, err = io.Copy(io.Discard, r)
+		return 0, nil, false, err
+	}
+	frame, err = io.ReadAll(r)
+	return typ, frame, err == nil, err
+}
+
+// admit counts one frame from the client against the connection's frame limit and reports
+// whether it may be read (read pump only). Over the limit, the frame is dropped; the client
+// learns why at most once a second, and is closed once it keeps exceeding.
+func (c *Conn) admit() bool {
+	switch c.limit.admit(time.Now()) {
+	case frameRead:
+		return true
+	case frameDropNotify:
+		c.Send(Error("rate_limited", "Too many frames: frames over the limit are dropped unanswered. Slow down."))
+	case frameClose:
+		c.logger.Info("closing a connection that keeps exceeding its frame limit")
+		c.closeLingering(CloseRateLimited)
+	}
+	return false
+}
+
+// pong answers a ping as gorilla's default handler does, if the ping is within the frame limit:
+// a flood of pings would otherwise be answered one for one, like any other frame.
+func (c *Conn) pong(data string) error {
+	if !c.admit() {
+		return nil
+	}
+	err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(c.opts.WriteWait))
+	if errors.Is(err, websocket.ErrCloseSent) {
+		return nil
+	}
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		return nil
+	}
+	return err
 }
 
 func (c *Conn) writePump(ctx context.Context, h Handler) {

@@ -36,7 +36,13 @@ func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		} else {
 			status, code, msg = Status(err), agentd.ErrorCode(err), agentd.ErrorMessage(err)
 		}
-		if status >= 500 {
+		switch {
+		case agentd.ErrorClass(err) == agentd.EUNAVAILABLE:
+			// A transient failure of the database (a restart, usually): the client is told to
+			// come back, and the log gets one warning per request, not an error.
+			logger.Warn("request failed: database unavailable", "method", c.Request().Method, "path", c.Path(), "err", err)
+			c.Response().Header().Set("Retry-After", "1")
+		case status >= 500:
 			logger.Error("request failed", "method", c.Request().Method, "path", c.Path(), "err", err)
 			code, msg = "internal", "Something went wrong on our side. Please try again."
 		}
@@ -69,6 +75,8 @@ func Status(err error) int {
 		return http.StatusForbidden
 	case agentd.ERATELIMITED:
 		return http.StatusTooManyRequests
+	case agentd.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }
@@ -80,13 +88,19 @@ func WantsHTML(c echo.Context) bool {
 		strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded")
 }
 
-// LogCommandError logs a websocket command's internal error once, at ERROR, unless the command
-// only failed because its socket was closed meanwhile (ctx is the connection's): that is the
-// client going away, logged at DEBUG.
+// LogCommandError logs a websocket command's failure once, if it was the server's: an internal
+// error at ERROR, unless the command only failed because its socket was closed meanwhile (ctx is
+// the connection's), which is the client going away, logged at DEBUG; a transient failure of the
+// database (answered unavailable, and retried by the client) at WARN. Other errors are the
+// client's and are not logged.
 func LogCommandError(ctx context.Context, logger *slog.Logger, cmd string, err error) {
-	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+	switch {
+	case agentd.ErrorClass(err) == agentd.EUNAVAILABLE:
+		logger.Warn("command failed: database unavailable", "cmd", cmd, "err", err)
+	case agentd.ErrorClass(err) != agentd.EINTERNAL:
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
 		logger.Debug("command aborted: the connection closed", "cmd", cmd)
-		return
+	default:
+		logger.Error("command failed", "cmd", cmd, "err", err)
 	}
-	logger.Error("command failed", "cmd", cmd, "err", err)
 }

@@ -37,7 +37,7 @@ func main() {
 	base := flag.String("url", "http://127.0.0.1:8080", "agentd base URL")
 	customers := flag.Int("customers", 100, "concurrent customer sessions")
 	messages := flag.Int("messages", 20, "messages per customer")
-	rate := flag.Float64("rate", 2, "messages per second per customer")
+	rate := flag.Float64("rate", 2, "messages per second per customer (the server drops frames past AGENTD_COMMANDS_PER_SECOND, 20 by default)")
 	service := flag.String("service", "default", "service to start sessions in")
 	flag.Parse()
 	if *customers <= 0 || *messages <= 0 || *rate <= 0 || *customers > 20000 {
@@ -152,6 +152,12 @@ func runCustomer(wsURL, origin, service string, messages int, rate float64) resu
 					r.acks = append(r.acks, time.Since(t))
 					delete(pending, f.ID)
 				}
+			case f.Type == "error":
+				// rate_limited: frames over the connection's limit (AGENTD_COMMANDS_PER_SECOND)
+				// were dropped unanswered, and their acks would never come.
+				mu.Unlock()
+				done <- fmt.Errorf("server: %s", f.Error)
+				return
 			case f.Type == "event" && f.Event.Kind == "message" && f.Event.Party.Type == "client":
 				if texts[f.Event.Content.Text] {
 					r.received++

@@ -11,7 +11,6 @@ import (
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
-	"golang.org/x/time/rate"
 
 	"agentd"
 	"agentd/agent"
@@ -32,6 +31,11 @@ const (
 	heartbeatEvery = 4
 	// readLimit is the largest console frame; a larger one closes the socket with 1009.
 	readLimit = 64 << 10
+	// framesPerSecond and frameBurst limit every frame of a console socket, commands and anything
+	// else, before it is decoded (web.ConnOptions). A person clicking and typing, with typing
+	// notifications sent every 1.5 s at most, stays far below.
+	framesPerSecond = 20
+	frameBurst      = 40
 	// commandTimeout bounds one command, database work included.
 	commandTimeout = 15 * time.Second
 )
@@ -41,12 +45,11 @@ const (
 // beats the agent's heartbeat (Tick).
 type conn struct {
 	*web.Conn
-	s       *Surface
-	userID  int64
-	csrf    string
-	token   string // the browser session the console was opened with
-	limiter *rate.Limiter
-	hello   atomic.Bool // the page proved itself with the CSRF token; nothing is rendered before
+	s      *Surface
+	userID int64
+	csrf   string
+	token  string      // the browser session the console was opened with
+	hello  atomic.Bool // the page proved itself with the CSRF token; nothing is rendered before
 
 	// Owned by the write pump.
 	user  agent.User
@@ -92,9 +95,10 @@ func (s *Surface) handleSocket(c echo.Context) error {
 	if err := s.desk.Heartbeat(r.Context(), u); err != nil {
 		s.logger.Warn("heartbeat", "agent_id", u.ID, "err", err)
 	}
-	opts := web.ConnOptions{Surface: "console", ReadLimit: readLimit, WriteWait: s.writeWait, TickEvery: sessionCheck, Held: true}
+	opts := web.ConnOptions{Surface: "console", ReadLimit: readLimit, WriteWait: s.writeWait, TickEvery: sessionCheck, Held: true,
+		FramesPerSecond: framesPerSecond, FrameBurst: frameBurst}
 	return s.sockets.Serve(c, opts, func(wc *web.Conn) (web.Handler, web.Subscriber, *web.CloseReason) {
-		cc := &conn{Conn: wc, s: s, userID: u.ID, csrf: csrf, token: token, user: u, limiter: rate.NewLimiter(20, 40), chats: map[string]*chatState{}}
+		cc := &conn{Conn: wc, s: s, userID: u.ID, csrf: csrf, token: token, user: u, chats: map[string]*chatState{}}
 		// The first refresh, once the hello arrives, renders everything.
 		cc.Resync()
 		return cc, cc, nil
@@ -148,8 +152,8 @@ func (c *conn) sessionGone(err error) {
 	}
 }
 
-// HandleFrame runs one command from the page (read pump). The first frame must be the hello
-// that carries the session's CSRF token.
+// HandleFrame runs one command from the page (read pump), for the frames within the connection's
+// frame limit. The first frame must be the hello that carries the session's CSRF token.
 func (c *conn) HandleFrame(ctx context.Context, _ int, frame []byte) {
 	var in struct {
 		ID   string          `json:"id"`
@@ -177,10 +181,6 @@ func (c *conn) HandleFrame(ctx context.Context, _ int, frame []byte) {
 		c.Release() // first render of the live state
 		return
 	}
-	if !c.limiter.Allow() {
-		c.Send(web.Failed(in.ID, "rate_limited", "Too many actions; slow down."))
-		return
-	}
 	cctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	start := time.Now()
 	data, err := c.run(cctx, in.ID, in.Cmd, in.Args)
@@ -191,9 +191,7 @@ func (c *conn) HandleFrame(ctx context.Context, _ int, frame []byte) {
 	}
 	c.s.metrics.Command("console", commandLabel(in.Cmd), code, time.Since(start))
 	if err != nil {
-		if agentd.ErrorClass(err) == agentd.EINTERNAL {
-			web.LogCommandError(ctx, c.Logger(), in.Cmd, err)
-		}
+		web.LogCommandError(ctx, c.Logger(), in.Cmd, err)
 		c.Send(web.Failed(in.ID, agentd.ErrorCode(err), agentd.ErrorMessage(err)))
 		return
 	}

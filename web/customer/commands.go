@@ -38,9 +38,10 @@ func errInvalid(format string, args ...any) error {
 	return agentd.Errorf(agentd.EINVALID, "invalid_argument", format, args...)
 }
 
-// HandleFrame parses one frame and runs its command (the read pump calls it). Whatever happens,
-// the connection survives and the client learns why through a result (when the frame had a
-// usable id) or an error frame.
+// HandleFrame parses one frame and runs its command (the read pump calls it, for the frames within
+// the connection's frame limit: ConnOptions.FramesPerSecond counted this one already, whatever it
+// holds). Whatever happens, the connection survives and the client learns why through a result
+// (when the frame had a usable id) or an error frame.
 func (c *conn) HandleFrame(ctx context.Context, typ int, frame []byte) {
 	if typ != websocket.TextMessage {
 		c.sendError("bad_frame", "Frames must be JSON text frames.")
@@ -81,10 +82,6 @@ func (c *conn) HandleFrame(ctx context.Context, typ int, frame []byte) {
 		fail("unknown_command", fmt.Sprintf("Unknown command %q.", *in.Cmd))
 		return
 	}
-	if !c.limiter.Allow() {
-		fail("rate_limited", "Too many commands; slow down.")
-		return
-	}
 	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
 	start := time.Now()
@@ -101,9 +98,7 @@ func (c *conn) HandleFrame(ctx context.Context, typ int, frame []byte) {
 	switch {
 	case answered:
 	case err != nil:
-		if agentd.ErrorClass(err) == agentd.EINTERNAL {
-			web.LogCommandError(ctx, c.Logger(), *in.Cmd, err)
-		}
+		web.LogCommandError(ctx, c.Logger(), *in.Cmd, err)
 		fail(agentd.ErrorCode(err), agentd.ErrorMessage(err))
 	default:
 		c.Send(web.Result(id, data))

@@ -3,8 +3,6 @@ package customer
 import (
 	"sync"
 
-	"golang.org/x/time/rate"
-
 	"agentd/chat"
 	"agentd/web"
 )
@@ -20,11 +18,10 @@ type session struct {
 // time, in order (HandleFrame); its write pump catches the client up (Flush).
 type conn struct {
 	*web.Conn
-	s       *Surface
-	ip      string
-	origin  string
-	limiter *rate.Limiter
-	used    bool // the session was used on this connection (read pump only)
+	s      *Surface
+	ip     string
+	origin string
+	used   bool // the session was used on this connection (read pump only)
 
 	mu        sync.Mutex // guards everything below
 	sess      *session
@@ -38,8 +35,7 @@ type conn struct {
 }
 
 func newConn(s *Surface, wc *web.Conn, ip, origin string) *conn {
-	return &conn{Conn: wc, s: s, ip: ip, origin: origin,
-		limiter: rate.NewLimiter(rate.Limit(s.cfg.CommandsPerSecond), s.cfg.CommandBurst)}
+	return &conn{Conn: wc, s: s, ip: ip, origin: origin}
 }
 
 // Notify turns a notification of the connection's interaction into marks; it never blocks (the

@@ -38,7 +38,9 @@ type Config struct {
 	AllowedOrigins []string
 	// MaxFrameBytes is the largest command frame accepted.
 	MaxFrameBytes int
-	// CommandsPerSecond and CommandBurst limit commands per connection.
+	// CommandsPerSecond and CommandBurst (AGENTD_COMMANDS_PER_SECOND) limit the frames of one
+	// connection: every frame counts, commands and anything else the client sends, before it is
+	// decoded (web.ConnOptions.FramesPerSecond).
 	CommandsPerSecond float64
 	CommandBurst      int
 	// StartsPerMinute and StartBurst limit new sessions per client address.
@@ -212,7 +214,8 @@ func (s *Surface) handleSocket(c echo.Context) error {
 	}
 	origin := r.Header.Get("Origin")
 	allowed := s.originAllowed(r)
-	opts := web.ConnOptions{Surface: "customer", Subprotocols: []string{Subprotocol}, ReadLimit: hardFrameLimit, WriteWait: s.cfg.WriteWait}
+	opts := web.ConnOptions{Surface: "customer", Subprotocols: []string{Subprotocol}, ReadLimit: hardFrameLimit, WriteWait: s.cfg.WriteWait,
+		FramesPerSecond: s.cfg.CommandsPerSecond, FrameBurst: s.cfg.CommandBurst}
 	var cn *conn
 	defer func() {
 		if cn != nil {
