@@ -54,3 +54,25 @@ func TestHubRouting(t *testing.T) {
 		t.Fatal("registered after CloseAll")
 	}
 }
+
+// resyncCounter is a receiver that can also resync.
+type resyncCounter struct{ got, resyncs int }
+
+func (r *resyncCounter) Broadcast(chat.Notification) { r.got++ }
+func (r *resyncCounter) Resync()                     { r.resyncs++ }
+
+// plainReceiver only takes notifications.
+type plainReceiver struct{ got int }
+
+func (r *plainReceiver) Broadcast(chat.Notification) { r.got++ }
+
+func TestFanout(t *testing.T) {
+	a, b := &resyncCounter{}, &plainReceiver{}
+	f := NewFanout(a, b)
+	f.Broadcast(chat.Notification{Kind: chat.NotifyQueue})
+	f.Broadcast(chat.Notification{Kind: chat.NotifyAgent})
+	f.Resync()
+	if a.got != 2 || b.got != 2 || a.resyncs != 1 {
+		t.Fatalf("deliveries %d and %d (want 2 each), resyncs %d (want 1)", a.got, b.got, a.resyncs)
+	}
+}

@@ -76,31 +76,6 @@ func (m *Main) ParseFlags(name string, args []string) error {
 	return nil
 }
 
-// fanout delivers every notification of this node, committed here (after the commit) or by
-// another node (through the LISTEN connection), to everything on the node that reacts to one.
-// This is the one place that list is wired. Every member only records and wakes; none blocks.
-type fanout struct {
-	metrics *web.Metrics           // counts them
-	router  *agent.Wakeup          // queue and agent changes: route now
-	queues  *customer.QueueChanges // queue changes: recompute waiting customers' positions
-	hub     *web.Hub               // the node's sockets
-}
-
-func (f fanout) Broadcast(n chat.Notification) {
-	f.metrics.Broadcast(n)
-	f.router.Broadcast(n)
-	f.queues.Broadcast(n)
-	f.hub.Broadcast(n)
-}
-
-// Resync runs after the LISTEN connection came back: notifications sent meanwhile are lost, so
-// every member re-reads what it shows from Postgres.
-func (f fanout) Resync() {
-	f.router.Resync()
-	f.queues.Resync()
-	f.hub.Resync()
-}
-
 // Run connects, migrates and starts serving; it returns once the node is listening.
 func (m *Main) Run(ctx context.Context) error {
 	if m.Config.NodeID == "" {
@@ -142,7 +117,10 @@ func (m *Main) Run(ctx context.Context) error {
 	metrics := web.NewMetrics(web.MetricsDeps{Hub: hub, Gauges: m.DB, Conns: conns, Token: cfg.MetricsToken})
 	wake := agent.NewWakeup()
 	queues := customer.NewQueueChanges()
-	fan := fanout{metrics: metrics, router: wake, queues: queues, hub: hub}
+	// The node's notification fan-out, wired here and nowhere else: metrics count them, queue
+	// and agent changes wake the router, queue changes recompute waiting customers' positions,
+	// and the hub delivers to the node's sockets. Every receiver only records and wakes.
+	fan := web.NewFanout(metrics, wake, queues, hub)
 
 	// Storage and the domain.
 	chats := postgres.NewChatStore(postgres.NewCommitter(m.DB, cfg.NodeID, fan))

@@ -44,29 +44,8 @@ type Stack struct {
 	// as another node's while the LISTEN connection is down. Resync then makes it catch up.
 	OtherNode *chat.Service
 
-	fan  fanout
+	fan  web.Fanout
 	logs *logLines
-}
-
-// fanout is cmd/agentd's: every notification of the node goes to everything that reacts to one.
-type fanout struct {
-	metrics *web.Metrics
-	router  *agent.Wakeup
-	queues  *customer.QueueChanges
-	hub     *web.Hub
-}
-
-func (f fanout) Broadcast(n chat.Notification) {
-	f.metrics.Broadcast(n)
-	f.router.Broadcast(n)
-	f.queues.Broadcast(n)
-	f.hub.Broadcast(n)
-}
-
-func (f fanout) Resync() {
-	f.router.Resync()
-	f.queues.Resync()
-	f.hub.Resync()
 }
 
 // New builds a stack on a fresh database. At cleanup it shuts the sockets down, stops the queue
@@ -88,7 +67,7 @@ func New(t testing.TB) *Stack {
 	s.Metrics = web.NewMetrics(web.MetricsDeps{Hub: s.Hub, Gauges: db})
 	wake := agent.NewWakeup()
 	queues := customer.NewQueueChanges()
-	s.fan = fanout{metrics: s.Metrics, router: wake, queues: queues, hub: s.Hub}
+	s.fan = web.NewFanout(s.Metrics, wake, queues, s.Hub) // as cmd/agentd wires it
 
 	chats := postgres.NewChatStore(postgres.NewCommitter(db, "webtest", s.fan))
 	store := postgres.NewAgentStore(chats)
