@@ -85,7 +85,8 @@ func (c *conn) HandleFrame(ctx context.Context, typ int, frame []byte) {
 	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
 	start := time.Now()
-	data, err := c.markUsed(ctx, *in.Cmd)
+	var data any
+	err := c.markUsed(ctx, *in.Cmd)
 	if err == nil {
 		data, err = run(ctx, c, id, in.Args)
 	}
@@ -108,19 +109,16 @@ func (c *conn) HandleFrame(ctx context.Context, typ int, frame []byte) {
 // markUsed records, before the first command after start on this connection, that the customer
 // uses its session: a start sent again with the same id is refused from then on. (A restore
 // records it itself.)
-func (c *conn) markUsed(ctx context.Context, cmd string) (any, error) {
-	if c.used || cmd == "start" || cmd == "restore" {
-		return nil, nil
-	}
+func (c *conn) markUsed(ctx context.Context, cmd string) error {
 	s := c.session()
-	if s == nil {
-		return nil, nil
+	if c.used || s == nil || cmd == "start" || cmd == "restore" {
+		return nil
 	}
 	if err := c.s.chat.SessionUsed(ctx, s.interactionID); err != nil {
-		return nil, err
+		return err
 	}
 	c.used = true
-	return nil, nil
+	return nil
 }
 
 func (c *conn) sendError(code, description string) {
