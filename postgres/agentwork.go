@@ -122,6 +122,9 @@ func (s *AgentStore) CoBrowseJoined(ctx context.Context, req agent.CoBrowseReque
 		if _, err := s.chats.AddNoticeTx(ctx, tx, chat.NoticeRequest{InteractionID: req.InteractionID, PartyID: partyID, Payload: w.Notice}); err != nil {
 			return err
 		}
+		if err := emitCoBrowseJoined(ctx, tx, req.InteractionID, req.UserID, entries); err != nil {
+			return err
+		}
 		return audit(ctx, tx, req.UserID, "cobrowse.joined", req.InteractionID, w.Audit)
 	})
 }

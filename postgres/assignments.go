@@ -9,6 +9,7 @@ import (
 	"agentd"
 	"agentd/agent"
 	"agentd/chat"
+	"agentd/notify"
 	"agentd/userdata"
 )
 
@@ -149,6 +150,9 @@ func (s *AgentStore) Transfer(ctx context.Context, req agent.TransferRequest) ([
 		if err := tx.notifyEvents(ctx, req.InteractionID, ev); err != nil {
 			return err
 		}
+		if err := emitTransfer(ctx, tx, req, serviceID, target); err != nil {
+			return err
+		}
 		for _, id := range []int64{serviceID, in.ServiceID} {
 			if err := tx.notifyQueue(ctx, id); err != nil {
 				return err
@@ -218,6 +222,14 @@ func (s *AgentStore) WrapUp(ctx context.Context, req agent.WrapUpRequest) error 
 			}
 		}
 		if err := tx.notifyAgent(ctx, req.UserID); err != nil {
+			return err
+		}
+		who, err := eventAgent(ctx, tx, req.UserID)
+		if err != nil {
+			return err
+		}
+		if err := tx.emit(notify.InteractionWrappedUp, req.InteractionID, map[string]any{"agent": who,
+			"disposition": req.Disposition, "notes": req.Notes}); err != nil {
 			return err
 		}
 		return audit(ctx, tx, req.UserID, "chat.wrap_up", req.InteractionID, map[string]any{"disposition": req.Disposition})

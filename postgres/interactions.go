@@ -10,6 +10,7 @@ import (
 
 	"agentd"
 	"agentd/chat"
+	"agentd/notify"
 	"agentd/userdata"
 )
 
@@ -134,6 +135,10 @@ func (s *ChatStore) StartInteraction(ctx context.Context, req chat.StartRequest)
 		}
 		party, err := insertParty(ctx, tx, id, chat.PartyClient, req.CustomerName, "")
 		if err != nil {
+			return err
+		}
+		if err := tx.emit(notify.InteractionQueued, id, map[string]any{"customer_name": req.CustomerName,
+			"subject": req.Subject, "origin": req.Origin, "requeued": false}); err != nil {
 			return err
 		}
 		ev, err := appendEvent(ctx, tx, id, chat.EventPartyJoined, &party, "", "", "")

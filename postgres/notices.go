@@ -2,11 +2,13 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"sort"
 
 	"github.com/jackc/pgx/v5"
 
 	"agentd/chat"
+	"agentd/notify"
 )
 
 type noticeResult struct {
@@ -64,6 +66,10 @@ func (s *ChatStore) AddNoticeTx(ctx context.Context, tx *Tx, req chat.NoticeRequ
 			return chat.Notice{}, err
 		}
 		if err := saveCommand(ctx, tx, req.PartyID, req.CommandID, prev); err != nil {
+			return chat.Notice{}, err
+		}
+		if err := tx.emit(notify.NoticeCustom, req.InteractionID, map[string]any{"seq": prev.Seq,
+			"party": partyOf(&party), "payload": json.RawMessage(req.Payload)}); err != nil {
 			return chat.Notice{}, err
 		}
 		if err := tx.notifySide(ctx, req.InteractionID, prev.Seq); err != nil {

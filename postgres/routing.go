@@ -11,6 +11,7 @@ import (
 	"agentd"
 	"agentd/agent"
 	"agentd/chat"
+	"agentd/notify"
 	"agentd/userdata"
 )
 
@@ -86,6 +87,9 @@ func requeue(ctx context.Context, tx *Tx, interactionID string) error {
 		return nil
 	}
 	if err != nil {
+		return err
+	}
+	if err := tx.emit(notify.InteractionQueued, interactionID, map[string]any{"requeued": true}); err != nil {
 		return err
 	}
 	return tx.notifyQueue(ctx, serviceID)
@@ -441,6 +445,13 @@ func acceptTx(ctx context.Context, tx *Tx, in chat.Interaction, assignmentID int
 		return party, nil, err
 	}
 	if _, err := tx.Exec(ctx, `UPDATE interactions SET state = 'active' WHERE id = $1`, in.ID); err != nil {
+		return party, nil, err
+	}
+	who, err := eventAgent(ctx, tx, req.UserID)
+	if err != nil {
+		return party, nil, err
+	}
+	if err := tx.emit(notify.InteractionAssigned, in.ID, map[string]any{"agent": who, "party": partyOf(&party)}); err != nil {
 		return party, nil, err
 	}
 	changes := req.RoutedUserData

@@ -7,6 +7,7 @@ import (
 
 	"agentd"
 	"agentd/agent"
+	"agentd/notify"
 	"agentd/userdata"
 )
 
@@ -43,6 +44,9 @@ func (s *AgentStore) SubmitSurvey(ctx context.Context, hash []byte, answers map[
 		}
 		seq, err := planAndApply(ctx, tx, interactionID, userdata.OwnerSystem, "survey", changes, lim)
 		if err != nil {
+			return err
+		}
+		if err := tx.emit(notify.SurveySubmitted, interactionID, map[string]any{"answers": answers}); err != nil {
 			return err
 		}
 		return tx.notifySide(ctx, interactionID, seq)

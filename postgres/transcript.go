@@ -9,6 +9,7 @@ import (
 
 	"agentd"
 	"agentd/chat"
+	"agentd/notify"
 )
 
 // querier is what both a pool and a transaction offer.
@@ -56,7 +57,7 @@ func lockedParty(ctx context.Context, tx pgx.Tx, interactionID, partyID string) 
 }
 
 // appendEvent writes the next transcript event. The caller holds the interaction's row lock.
-func appendEvent(ctx context.Context, tx pgx.Tx, interactionID string, kind chat.EventKind, party *chat.Party, text, contentType string, reason chat.EndReason) (chat.Event, error) {
+func appendEvent(ctx context.Context, tx *Tx, interactionID string, kind chat.EventKind, party *chat.Party, text, contentType string, reason chat.EndReason) (chat.Event, error) {
 	ev := chat.Event{InteractionID: interactionID, Kind: kind, Party: party, Text: text, ContentType: contentType, Reason: reason}
 	// pending_since: a customer message starts the wait unless one is already running; anyone
 	// else's message answers it.
@@ -79,7 +80,11 @@ func appendEvent(ctx context.Context, tx pgx.Tx, interactionID string, kind chat
 	err = tx.QueryRow(ctx, `INSERT INTO transcript_events (interaction_id, idx, kind, party_id, text, content_type, reason, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, clock_timestamp()) RETURNING created_at`,
 		interactionID, ev.Index, kind, partyID, text, contentType, reason).Scan(&ev.At)
-	return ev, err
+	if err != nil || kind != chat.EventMessage {
+		return ev, err
+	}
+	return ev, tx.emit(notify.MessageCreated, interactionID, messageData{Index: ev.Index, Party: partyOf(party),
+		Text: text, ContentType: contentType, At: ev.At})
 }
 
 const eventQuery = `SELECT e.interaction_id, e.idx, e.kind, e.text, e.content_type, e.reason, e.created_at,
@@ -274,6 +279,10 @@ func (s *ChatStore) LeavePartyTx(ctx context.Context, tx *Tx, req chat.LeaveRequ
 			return res, err
 		}
 		res.Events = append(res.Events, ev)
+		if err := tx.emit(notify.InteractionEnded, req.InteractionID, map[string]any{"state": state, "reason": req.Reason,
+			"ended_at": req.At.UTC()}); err != nil {
+			return res, err
+		}
 		// A chat that was being offered is withdrawn from the agent it was offered to.
 		rows, err := tx.Query(ctx, `UPDATE assignments SET state = 'withdrawn', finished_at = now()
 			WHERE interaction_id = $1 AND state = 'offered' RETURNING user_id`, req.InteractionID)

@@ -3,8 +3,11 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"agentd/chat"
 )
@@ -19,6 +22,7 @@ type Tx struct {
 	nodeID string
 	notes  []chat.Notification
 	once   map[onceKey]bool // queue and agent notifications already queued
+	events []pendingEvent   // integration events, written just before the commit (events.go)
 }
 
 type onceKey struct {
@@ -91,12 +95,18 @@ type Committer struct {
 	db     *DB
 	nodeID string
 	local  Broadcaster
+	jobs   *river.Client[pgx.Tx] // insert-only: the webhook dispatch jobs of each commit
 }
 
 // NewCommitter returns the committer of node nodeID. local gets this node's notifications after
 // each commit; it must not block. It may be nil (a CLI that announces to nobody locally).
 func NewCommitter(db *DB, nodeID string, local Broadcaster) *Committer {
-	return &Committer{db: db, nodeID: nodeID, local: local}
+	// An insert-only River client (no queues, no workers) cannot fail to build on a valid pool.
+	jobs, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{})
+	if err != nil {
+		panic(fmt.Sprintf("postgres: River insert client: %v", err))
+	}
+	return &Committer{db: db, nodeID: nodeID, local: local, jobs: jobs}
 }
 
 // InTx runs fn in one transaction and commits when it returns nil; then, and only then, the
@@ -105,7 +115,10 @@ func (c *Committer) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	var tx *Tx
 	err := c.db.inTx(ctx, func(ptx pgx.Tx) error {
 		tx = &Tx{Tx: ptx, nodeID: c.nodeID}
-		return fn(tx)
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return tx.flushEvents(ctx, c.jobs)
 	})
 	if err == nil && c.local != nil {
 		for _, n := range tx.notes {

@@ -19,7 +19,7 @@ func nextSeq(ctx context.Context, tx pgx.Tx, interactionID string) (int64, error
 
 // applyUserData writes planned changes and their history rows; it returns the last seq used.
 // The caller holds the interaction's row lock.
-func applyUserData(ctx context.Context, tx pgx.Tx, interactionID string, writes []userdata.Write, actorName string) (int64, error) {
+func applyUserData(ctx context.Context, tx *Tx, interactionID string, writes []userdata.Write, actorName string) (int64, error) {
 	var last int64
 	for _, w := range writes {
 		seq, err := nextSeq(ctx, tx, interactionID)
@@ -48,6 +48,9 @@ func applyUserData(ctx context.Context, tx pgx.Tx, interactionID string, writes 
 			(interaction_id, seq, key, op, old_value, new_value, owner, actor_name, visible, was_visible, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, clock_timestamp())`,
 			interactionID, seq, w.Key, w.Op, nullJSON(old), nullJSON(w.Value), w.Owner, actorName, w.Visible, w.WasVisible); err != nil {
+			return 0, err
+		}
+		if err := emitUserData(ctx, tx, interactionID, w, old, actorName); err != nil {
 			return 0, err
 		}
 		last = seq
@@ -80,7 +83,7 @@ func loadUserData(ctx context.Context, q querier, interactionID string) ([]userd
 
 // planAndApply plans changes by owner against the interaction's current UserData and applies
 // them; it returns the last seq written (0 when nothing changed). The caller holds the row lock.
-func planAndApply(ctx context.Context, tx pgx.Tx, interactionID string, owner userdata.Owner, actorName string, changes []userdata.Change, lim userdata.Limits) (int64, error) {
+func planAndApply(ctx context.Context, tx *Tx, interactionID string, owner userdata.Owner, actorName string, changes []userdata.Change, lim userdata.Limits) (int64, error) {
 	entries, err := loadUserData(ctx, tx, interactionID)
 	if err != nil {
 		return 0, err
