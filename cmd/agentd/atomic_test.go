@@ -58,6 +58,7 @@ type chatRows struct {
 	UserData                    map[string]string // key → value, owner, visibility
 	Parties, Assignments        []string
 	Notices, Audit              []string
+	Events                      []string // integration events, in order
 }
 
 func readChat(t *testing.T, m *Main, id string) chatRows {
@@ -95,6 +96,7 @@ func readChat(t *testing.T, m *Main, id string) chatRows {
 	r.Assignments = list(`SELECT user_id || ' ' || state FROM assignments WHERE interaction_id = $1 ORDER BY id`)
 	r.Notices = list(`SELECT payload::text FROM notices WHERE interaction_id = $1 ORDER BY seq`)
 	r.Audit = list(`SELECT action FROM audit_log WHERE target = $1 ORDER BY id`)
+	r.Events = list(`SELECT type FROM integration_events WHERE interaction_id = $1 ORDER BY tx_id, id`)
 	return r
 }
 
