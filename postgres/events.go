@@ -93,15 +93,38 @@ type EventStore struct {
 // NewEventStore returns the event store of db.
 func NewEventStore(db *DB) *EventStore { return &EventStore{db: db} }
 
+// horizonQuery returns the oldest transaction id of this database that may still be running
+// (or the next one to be assigned): every transaction below it has finished. It looks only at
+// this database's sessions (and prepared transactions), so a long transaction of another
+// application on a shared cluster does not hold the stream back. Their 32-bit xids are widened
+// to xid8 with the epoch of the current one.
+const horizonQuery = `WITH cur AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS x),
+	running AS (
+		SELECT backend_xid::text::bigint AS x FROM pg_stat_activity
+		WHERE datname = current_database() AND backend_xid IS NOT NULL
+		UNION ALL
+		SELECT transaction::text::bigint FROM pg_prepared_xacts WHERE database = current_database()),
+	wide AS (
+		SELECT CASE WHEN ((cur.x >> 32) << 32) | r.x > cur.x THEN (((cur.x >> 32) - 1) << 32) | r.x
+			ELSE ((cur.x >> 32) << 32) | r.x END AS x
+		FROM running r, cur)
+	SELECT least((SELECT min(x) FROM wide), (SELECT x FROM cur))`
+
 // Events returns up to limit events after position after that f selects, in position order.
-// Only events of transactions older than every transaction still running are returned, so a
-// caller that resumes from the last position it got misses nothing and gets nothing twice.
+// Only events of transactions older than every transaction of this database still running are
+// returned, so a caller that resumes from the last position it got misses nothing and gets
+// nothing twice. The horizon is read first, in its own statement: every transaction below it
+// has finished before the events are read, so all of its events are visible to the read.
 func (s *EventStore) Events(ctx context.Context, after notify.Position, f notify.Filter, limit int) ([]notify.Event, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
 	}
-	args := []any{fmt.Sprint(after.Tx), after.N, limit}
-	where := `(e.tx_id, e.id) > ($1::xid8, $2) AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())`
+	var horizon int64
+	if err := s.db.Pool.QueryRow(ctx, horizonQuery).Scan(&horizon); err != nil {
+		return nil, translate(err)
+	}
+	args := []any{fmt.Sprint(after.Tx), after.N, limit, fmt.Sprint(horizon)}
+	where := `(e.tx_id, e.id) > ($1::xid8, $2) AND e.tx_id < $4::xid8`
 	if len(f.Types) > 0 {
 		types := make([]string, len(f.Types))
 		for i, t := range f.Types {
