@@ -464,14 +464,19 @@ func TestAPIWrites(t *testing.T) {
 		req, _ := http.NewRequest("PUT", m.URL()+base+"/userdata", strings.NewReader(`userdata=1`))
 		req.Header.Set("Authorization", "Bearer "+w.full)
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "text/html")
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
+		raw, _ := io.ReadAll(res.Body)
 		res.Body.Close()
-		if res.StatusCode != http.StatusUnsupportedMediaType {
-			t.Fatalf("form body: %d", res.StatusCode)
+		// JSON, like every API error, although a browser's form would get a page.
+		var e frame
+		if res.StatusCode != http.StatusUnsupportedMediaType || json.Unmarshal(raw, &e) != nil || e.str("error", "code") != "unsupported_media_type" {
+			t.Fatalf("form body: %d %s", res.StatusCode, raw)
 		}
+		wantAPIError(t, apiCall(t, m, "GET", "/api/v1/no-such-route", w.full, nil), http.StatusNotFound, "not_found")
 		for body, code := range map[string]string{
 			`{"to": "everyone", "payload": {}}`:       "invalid_argument",
 			`{"to": "agent", "payload": "hi"}`:        "invalid_argument",
@@ -530,5 +535,40 @@ func TestAPIRateLimit(t *testing.T) {
 	// Per token: another token is not slowed down.
 	if r := apiCall(t, m, "GET", "/api/v1/agents", b, nil); r.status != http.StatusOK {
 		t.Fatalf("other token: %d", r.status)
+	}
+}
+
+// TestAPIRateSettings: AGENTD_API_RATE and AGENTD_API_BURST set the per-token limit; bad values
+// stop the node from starting with a clear message, and unset ones keep the defaults.
+func TestAPIRateSettings(t *testing.T) {
+	load := func() error {
+		c := Config{Addr: "127.0.0.1:0", DatabaseURL: "postgres://x@127.0.0.1/x", LogFormat: "text"}
+		return c.load()
+	}
+	c := Config{Addr: "127.0.0.1:0", DatabaseURL: "postgres://x@127.0.0.1/x", LogFormat: "text"}
+	if err := c.load(); err != nil || c.API != api.DefaultConfig {
+		t.Fatalf("defaults: %+v %v", c.API, err)
+	}
+	t.Setenv("AGENTD_API_RATE", "2.5")
+	t.Setenv("AGENTD_API_BURST", "5")
+	c = Config{Addr: "127.0.0.1:0", DatabaseURL: "postgres://x@127.0.0.1/x", LogFormat: "text"}
+	if err := c.load(); err != nil || c.API != (api.Config{Rate: 2.5, Burst: 5}) {
+		t.Fatalf("set: %+v %v", c.API, err)
+	}
+	for name, v := range map[string][2]string{
+		"ErrRateZero":   {"AGENTD_API_RATE", "0"},
+		"ErrRateWord":   {"AGENTD_API_RATE", "fast"},
+		"ErrRateInf":    {"AGENTD_API_RATE", "+Inf"},
+		"ErrBurstZero":  {"AGENTD_API_BURST", "0"},
+		"ErrBurstFloat": {"AGENTD_API_BURST", "1.5"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("AGENTD_API_RATE", "2.5")
+			t.Setenv("AGENTD_API_BURST", "5")
+			t.Setenv(v[0], v[1])
+			if err := load(); err == nil || !strings.Contains(err.Error(), v[0]+" must be a positive") {
+				t.Fatalf("%s=%s: %v", v[0], v[1], err)
+			}
+		})
 	}
 }
