@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -570,5 +571,26 @@ func TestAPIRateSettings(t *testing.T) {
 				t.Fatalf("%s=%s: %v", v[0], v[1], err)
 			}
 		})
+	}
+}
+
+// TestAPITokenInURLNotLogged: a token sent in the URL is refused, and appears nowhere in the
+// node's log, at any level.
+func TestAPITokenInURLNotLogged(t *testing.T) {
+	t.Parallel()
+	var log lockedBuffer
+	m := startNodeWith(t, newDB(t), func(m *Main) {
+		m.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	secret := apiToken(t, m, "crm", "read", "")
+	for _, path := range []string{"/api/v1/agents?token=" + secret, "/api/v1/interactions?access_token=" + secret, "/api/v1/interactions/" + secret} {
+		r := apiCall(t, m, "GET", path, "", nil)
+		if r.status != http.StatusUnauthorized && r.status != http.StatusBadRequest {
+			t.Fatalf("%s: %d", path, r.status)
+		}
+	}
+	wantAPIError(t, apiCall(t, m, "GET", "/api/v1/agents?token="+secret, secret, nil), http.StatusUnauthorized, "token_in_url")
+	if strings.Contains(log.String(), secret) || strings.Contains(log.String(), secret[len(notify.TokenPrefix):]) {
+		t.Fatal("the token is in the log")
 	}
 }
