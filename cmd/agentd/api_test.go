@@ -462,6 +462,9 @@ func TestAPIWrites(t *testing.T) {
 		}
 		r := apiCall(t, m, "PUT", base+"/userdata", w.full, `{"userdata": {"A": "`+strings.Repeat("x", 300<<10)+`"}}`)
 		wantAPIError(t, r, http.StatusRequestEntityTooLarge, "body_too_large")
+		// Refused before the token is even looked at: nobody makes the node read a huge body.
+		r = apiCall(t, m, "POST", base+"/notices", "", `{"to": "agent", "payload": {"a": "`+strings.Repeat("x", 300<<10)+`"}}`)
+		wantAPIError(t, r, http.StatusRequestEntityTooLarge, "body_too_large")
 		req, _ := http.NewRequest("PUT", m.URL()+base+"/userdata", strings.NewReader(`userdata=1`))
 		req.Header.Set("Authorization", "Bearer "+w.full)
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

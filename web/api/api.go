@@ -17,6 +17,7 @@ import (
 	"agentd/chat"
 	"agentd/notify"
 	"agentd/userdata"
+	"agentd/web"
 )
 
 // OpenAPI is the API's OpenAPI 3.1 document, kept in the repository and tested against the
@@ -108,10 +109,26 @@ func (s *Surface) Register(e *echo.Echo) {
 	e.GET("/api/v1/interactions", s.handleInteractions, read)
 	e.GET("/api/v1/interactions/:id", s.handleInteraction, read)
 	e.GET("/api/v1/interactions/:id/userdata/history", s.handleUserDataHistory, read)
-	e.PUT("/api/v1/interactions/:id/userdata", s.handlePutUserData, write)
+	e.PUT("/api/v1/interactions/:id/userdata", s.handlePutUserData, readBody, write)
 	e.DELETE("/api/v1/interactions/:id/userdata/:key", s.handleDeleteUserData, write)
-	e.POST("/api/v1/interactions/:id/notices", s.handlePostNotice, write)
+	e.POST("/api/v1/interactions/:id/notices", s.handlePostNotice, readBody, write)
 	e.GET("/api/v1/agents", s.handleAgents, read)
+}
+
+// bodyKey is where readBody leaves the request's JSON body.
+const bodyKey = "api_body"
+
+// readBody reads a route's JSON body (at most maxBody) before anything else, so that an
+// oversized one is refused with 413 before it is sent, whoever sends it.
+func readBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		b, err := web.ReadJSONBody(c, maxBody)
+		if err != nil {
+			return err
+		}
+		c.Set(bodyKey, b)
+		return next(c)
+	}
 }
 
 func (s *Surface) handleOpenAPI(c echo.Context) error {

@@ -19,7 +19,6 @@ import (
 	"agentd/chat"
 	"agentd/notify"
 	"agentd/userdata"
-	"agentd/web"
 )
 
 // Listing sizes: limit defaults to defaultLimit and may be at most maxLimit.
@@ -223,12 +222,9 @@ func (s *Surface) handleUserDataHistory(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"history": historyOf(hs)})
 }
 
-// decodeBody reads the request's JSON body into v: one JSON object, no unknown field.
+// decodeBody decodes the request's JSON body (read by readBody) into v: one JSON object, no unknown field.
 func decodeBody(c echo.Context, v any) error {
-	b, err := web.ReadJSONBody(c, maxBody)
-	if err != nil {
-		return err
-	}
+	b, _ := c.Get(bodyKey).([]byte) // read by readBody
 	if len(bytes.TrimSpace(b)) == 0 {
 		return errInvalid("invalid_json", "This request takes a JSON body.")
 	}
