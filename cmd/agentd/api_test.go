@@ -69,6 +69,11 @@ func apiCall(t testing.TB, m *Main, method, path, token string, body any) apiRes
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if req.ContentLength > 64<<10 {
+		// A body the node refuses unread: it answers before the client sends it, where
+		// otherwise the client could be reset while still writing.
+		req.Header.Set("Expect", "100-continue")
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -426,6 +431,16 @@ func TestAPIWrites(t *testing.T) {
 		evs, err := events.Events(ctx, notify.Position{}, notify.Filter{Types: []notify.Type{notify.UserDataDeleted}, InteractionID: w.aliceChat}, 100)
 		if err != nil || len(evs) == 0 {
 			t.Fatalf("no userdata.deleted: %v", err)
+		}
+	})
+	t.Run("OK_DeleteEscapedKey", func(t *testing.T) {
+		key := "Order Id/é"
+		if r := apiCall(t, m, "PUT", base+"/userdata", w.full, map[string]any{"userdata": map[string]any{key: "1"}}); r.status != http.StatusOK {
+			t.Fatalf("put: %d %s", r.status, r.raw)
+		}
+		r := apiCall(t, m, "DELETE", base+"/userdata/"+url.PathEscape(key), w.full, nil)
+		if r.status != http.StatusOK || udValue(m, w.aliceChat, key) != "" {
+			t.Fatalf("delete %q: %d %s", key, r.status, r.raw)
 		}
 	})
 	t.Run("ErrSystemKey", func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -287,8 +288,13 @@ func (s *Surface) handleDeleteUserData(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// Echo leaves path parameters escaped: a key with a space or a slash arrives as %20, %2F.
+	key, err := url.PathUnescape(c.Param("key"))
+	if err != nil {
+		return errInvalid("userdata_invalid_key", "The key in the path is not validly escaped.")
+	}
 	t := tokenOf(c)
-	res, err := s.chat.ChangeUserDataAs(c.Request().Context(), id, t.Owner(), t.Name, []userdata.Change{{Key: c.Param("key")}})
+	res, err := s.chat.ChangeUserDataAs(c.Request().Context(), id, t.Owner(), t.Name, []userdata.Change{{Key: key}})
 	if err != nil {
 		return notFound(err)
 	}
