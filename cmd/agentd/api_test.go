@@ -417,6 +417,17 @@ func TestAPIWrites(t *testing.T) {
 			t.Fatalf("history: %d %s", h.status, h.raw)
 		}
 	})
+	t.Run("OK_CustomerSeesVisibleChange", func(t *testing.T) {
+		// A key the customer can see, changed by the integrator, reaches it live like any change.
+		mustOK(t, w.aliceCustomer.do("update_userdata", map[string]any{"user_data": map[string]any{"OrderId": "A-17"}}))
+		r := apiCall(t, m, "PUT", base+"/userdata", w.full, map[string]any{"userdata": map[string]any{"OrderId": "A-18"}, "visible": map[string]any{"OrderId": true}})
+		if r.status != http.StatusOK {
+			t.Fatalf("put: %d %s", r.status, r.raw)
+		}
+		w.aliceCustomer.waitFrame("the integrator's change", func(f frame) bool {
+			return f.str("type") == "userdata" && f.str("changes", "OrderId") == "A-18"
+		})
+	})
 	t.Run("OK_NullDeletes", func(t *testing.T) {
 		r := apiCall(t, m, "PUT", base+"/userdata", w.full, `{"userdata": {"Score": null}}`)
 		if r.status != http.StatusOK || udValue(m, w.aliceChat, "Score") != "" {

@@ -262,6 +262,9 @@ func (s *Surface) handlePutUserData(c echo.Context) error {
 	}
 	var body struct {
 		UserData map[string]json.RawMessage `json:"userdata"`
+		// Visible sets whether the customer sees a key written (unset: as it was; a new key is
+		// hidden).
+		Visible map[string]bool `json:"visible"`
 	}
 	if err := decodeBody(c, &body); err != nil {
 		return err
@@ -269,10 +272,18 @@ func (s *Surface) handlePutUserData(c echo.Context) error {
 	if len(body.UserData) == 0 {
 		return errInvalid("invalid_argument", `The body names the keys to write: {"userdata": {"Key": "value", "Other": null}}.`)
 	}
+	for k := range body.Visible {
+		if _, ok := body.UserData[k]; !ok {
+			return errInvalid("invalid_argument", "visible names %q, which userdata does not write.", k)
+		}
+	}
 	changes := userdata.ChangesOf(body.UserData)
 	for i := range changes {
 		if raw, _ := changes[i].Value.(json.RawMessage); string(bytes.TrimSpace(raw)) == "null" {
 			changes[i].Value = nil // null deletes the key
+		}
+		if v, ok := body.Visible[changes[i].Key]; ok {
+			changes[i].Visible = &v
 		}
 	}
 	t := tokenOf(c)
