@@ -2,6 +2,7 @@ package api
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,7 +37,7 @@ func (s *Surface) require(scope notify.Scope) echo.MiddlewareFunc {
 			r := c.Request()
 			for name, vals := range r.URL.Query() {
 				for _, v := range vals {
-					if strings.HasPrefix(v, notify.TokenPrefix) || slicesContainsFold(urlTokenParams, name) {
+					if strings.HasPrefix(v, notify.TokenPrefix) || slices.ContainsFunc(urlTokenParams, func(p string) bool { return strings.EqualFold(p, name) }) {
 						return unauthorized(c, "token_in_url", "API tokens go in the Authorization header (Bearer), never in the URL. Revoke a token that was sent in a URL.")
 					}
 				}
@@ -63,15 +64,6 @@ func (s *Surface) require(scope notify.Scope) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
-}
-
-func slicesContainsFold(list []string, s string) bool {
-	for _, v := range list {
-		if strings.EqualFold(v, s) {
-			return true
-		}
-	}
-	return false
 }
 
 // unauthorized is a 401 that tells the client how to authenticate (RFC 6750).
