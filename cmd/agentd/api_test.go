@@ -397,21 +397,9 @@ func TestAPIWrites(t *testing.T) {
 				t.Fatalf("owner %q", e.Owner)
 			}
 		}
-		evs, err := events.Events(ctx, notify.Position{}, notify.Filter{Types: []notify.Type{notify.UserDataUpdated}, InteractionID: w.aliceChat}, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		found := false
-		for _, ev := range evs {
-			var d map[string]any
-			_ = json.Unmarshal(ev.Data, &d)
-			if d["key"] == "CrmId" && d["owner"] == "integration:crm" {
-				found = true
-			}
-		}
-		if !found {
-			t.Fatalf("no userdata.updated by integration:crm in %d events", len(evs))
-		}
+		waitEvent(t, events, notify.UserDataUpdated, w.aliceChat, func(d frame) bool {
+			return d.str("key") == "CrmId" && d.str("owner") == "integration:crm" && d.str("by") == "crm"
+		})
 		h := apiCall(t, m, "GET", base+"/userdata/history", w.full, nil)
 		if h.status != http.StatusOK || !strings.Contains(string(h.raw), `"owner":"integration:crm"`) {
 			t.Fatalf("history: %d %s", h.status, h.raw)
@@ -439,10 +427,9 @@ func TestAPIWrites(t *testing.T) {
 		if r.status != http.StatusOK || udValue(m, w.aliceChat, "CrmId") != "" {
 			t.Fatalf("delete: %d %s", r.status, r.raw)
 		}
-		evs, err := events.Events(ctx, notify.Position{}, notify.Filter{Types: []notify.Type{notify.UserDataDeleted}, InteractionID: w.aliceChat}, 100)
-		if err != nil || len(evs) == 0 {
-			t.Fatalf("no userdata.deleted: %v", err)
-		}
+		waitEvent(t, events, notify.UserDataDeleted, w.aliceChat, func(d frame) bool {
+			return d.str("key") == "CrmId" && d.str("owner") == "integration:crm"
+		})
 	})
 	t.Run("OK_DeleteEscapedKey", func(t *testing.T) {
 		key := "Order Id/é"
@@ -537,14 +524,34 @@ func TestAPIWrites(t *testing.T) {
 				t.Fatalf("the customer got the agent's notice: %v", f)
 			}
 		}
-		evs, err := events.Events(ctx, notify.Position{}, notify.Filter{Types: []notify.Type{notify.NoticeCustom}, InteractionID: w.aliceChat}, 100)
-		if err != nil || len(evs) < 2 {
-			t.Fatalf("notice.custom events: %d %v", len(evs), err)
-		}
+		waitEvent(t, events, notify.NoticeCustom, w.aliceChat, func(d frame) bool {
+			return d.str("sender") == "integration:crm" && d.str("audience") == "agent" && d.str("payload", "secret") == "agent-only"
+		})
 		d := apiCall(t, m, "GET", base, w.full, nil)
 		if !strings.Contains(string(d.raw), `"agent-only"`) || !strings.Contains(string(d.raw), `"sender":"integration:crm"`) {
 			t.Fatalf("detail misses the notices: %s", d.raw)
 		}
+	})
+}
+
+// waitEvent waits until an integration event of typ on the interaction whose data satisfies
+// pred can be read. A reader sees only transactions older than every one still open on the
+// cluster (postgres/events.go), so an event shows up a moment after its commit when other tests
+// are busy.
+func waitEvent(t testing.TB, events *postgres.EventStore, typ notify.Type, interactionID string, pred func(frame) bool) {
+	t.Helper()
+	waitFor(t, string(typ)+" event", func() bool {
+		evs, err := events.Events(context.Background(), notify.Position{}, notify.Filter{Types: []notify.Type{typ}, InteractionID: interactionID}, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			var d frame
+			if json.Unmarshal(ev.Data, &d) == nil && pred(d) {
+				return true
+			}
+		}
+		return false
 	})
 }
 
