@@ -441,6 +441,25 @@ func TestAPIWrites(t *testing.T) {
 			t.Fatalf("delete %q: %d %s", key, r.status, r.raw)
 		}
 	})
+	t.Run("ErrUnknownInteraction", func(t *testing.T) {
+		gone := "/api/v1/interactions/00000000-0000-4000-8000-000000000000"
+		wantAPIError(t, apiCall(t, m, "GET", gone, w.full, nil), http.StatusNotFound, "interaction_not_found")
+		wantAPIError(t, apiCall(t, m, "GET", gone+"/userdata/history", w.full, nil), http.StatusNotFound, "interaction_not_found")
+		wantAPIError(t, apiCall(t, m, "PUT", gone+"/userdata", w.full, map[string]any{"userdata": map[string]any{"A": "1"}}), http.StatusNotFound, "interaction_not_found")
+		wantAPIError(t, apiCall(t, m, "DELETE", gone+"/userdata/A", w.full, nil), http.StatusNotFound, "interaction_not_found")
+		wantAPIError(t, apiCall(t, m, "POST", gone+"/notices", w.full, map[string]any{"to": "customer", "payload": map[string]any{"a": 1}}), http.StatusNotFound, "interaction_not_found")
+	})
+	t.Run("ErrNoticeAfterEnd", func(t *testing.T) {
+		if err := m.Agents.End(ctx, w.bob, w.bobChat); err != nil {
+			t.Fatal(err)
+		}
+		r := apiCall(t, m, "POST", "/api/v1/interactions/"+w.bobChat+"/notices", w.full, map[string]any{"to": "customer", "payload": map[string]any{"a": 1}})
+		wantAPIError(t, r, http.StatusConflict, "session_ended")
+		// UserData can still be written back after the end (a CRM's wrap-up data).
+		if r := apiCall(t, m, "PUT", "/api/v1/interactions/"+w.bobChat+"/userdata", w.full, map[string]any{"userdata": map[string]any{"CaseId": "K-1"}}); r.status != http.StatusOK {
+			t.Fatalf("write after end: %d %s", r.status, r.raw)
+		}
+	})
 	t.Run("ErrSystemKey", func(t *testing.T) {
 		if _, err := m.Chat.ChangeUserDataAs(ctx, w.aliceChat, userdata.OwnerSystem, "agentd", []userdata.Change{{Key: "Segment", Value: "vip"}}); err != nil {
 			t.Fatal(err)
