@@ -125,10 +125,25 @@ type Event struct {
 type Notice struct {
 	InteractionID string
 	Seq           int64
-	Party         Party
+	Party         Party // an integrator's notice has no party: Type external, Name its sender
 	Payload       json.RawMessage
 	At            time.Time
+	// Sender is the integration (integration:<token name>) that sent the notice through the
+	// API; empty for a party's notice.
+	Sender string
+	// Audience is who is shown the notice: everyone (the customer and the console), or only
+	// the agent's console.
+	Audience Audience
 }
+
+// Audience is who is shown a notice.
+type Audience string
+
+// The audiences of a notice.
+const (
+	AudienceAll   Audience = "all"   // the customer and the console
+	AudienceAgent Audience = "agent" // the agent's console only, never sent to the customer
+)
 
 // SideItem is one entry of an interaction's side channel, ordered by Seq: either a custom notice
 // or a UserData change.

@@ -437,6 +437,23 @@ func (s *Service) SendNotice(ctx context.Context, p Party, commandID string, pay
 	return n, nil
 }
 
+// SendIntegrationNotice stores a custom notice from an integration (sender is
+// integration:<token name>) to audience: everyone sees it as any notice, or only the agent's
+// console. It is refused once the interaction is over, like a customer's.
+func (s *Service) SendIntegrationNotice(ctx context.Context, interactionID string, sender userdata.Owner, audience Audience, payload json.RawMessage) (Notice, error) {
+	if err := checkNoticePayload(payload, s.cfg.MaxNoticeBytes); err != nil {
+		return Notice{}, err
+	}
+	if audience != AudienceAll && audience != AudienceAgent {
+		return Notice{}, agentd.Errorf(agentd.EINVALID, "invalid_argument", "A notice goes to the customer or to the agent.")
+	}
+	n, err := s.store.AddNotice(ctx, NoticeRequest{InteractionID: interactionID, Sender: string(sender), Audience: audience, Payload: payload})
+	if err != nil {
+		return Notice{}, fmt.Errorf("chat: notice: %w", err)
+	}
+	return n, nil
+}
+
 // checkNoticePayload checks a custom notice's payload: present (not null), at most max bytes,
 // one JSON value, and no NUL character in any string or key (Postgres jsonb cannot hold one).
 func checkNoticePayload(payload json.RawMessage, max int) error {

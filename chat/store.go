@@ -113,4 +113,8 @@ type NoticeRequest struct {
 	PartyID       string
 	CommandID     string
 	Payload       json.RawMessage
+	// Sender, with an empty PartyID, is the integration sending the notice through the API.
+	Sender string
+	// Audience is who is shown the notice; empty is everyone.
+	Audience Audience
 }

@@ -15,15 +15,20 @@ type noticeResult struct {
 	Seq int64 `json:"seq"`
 }
 
-const noticeQuery = `SELECT n.seq, n.payload, n.created_at, ` + partyColumns + `
-	FROM notices n JOIN parties p ON p.id = n.party_id`
+// An integrator's notice has no party (p.* are NULL): it scans as an external party named by
+// its sender.
+const noticeQuery = `SELECT n.seq, n.payload, n.created_at, n.sender, n.audience, n.interaction_id,
+	coalesce(p.id::text, ''), coalesce(p.type, 'external'), coalesce(p.name, n.sender), coalesce(p.user_ref, ''),
+	coalesce(p.joined_at, n.created_at), p.left_at
+	FROM notices n LEFT JOIN parties p ON p.id = n.party_id`
 
 func scanNotice(row pgx.CollectableRow) (chat.Notice, error) {
 	var n chat.Notice
 	var payload []byte
-	var typ string
-	err := row.Scan(&n.Seq, &payload, &n.At, &n.Party.ID, &n.Party.InteractionID, &typ, &n.Party.Name, &n.Party.UserRef, &n.Party.JoinedAt, &n.Party.LeftAt)
-	n.InteractionID, n.Payload, n.Party.Type = n.Party.InteractionID, payload, chat.PartyType(typ)
+	var typ, audience string
+	err := row.Scan(&n.Seq, &payload, &n.At, &n.Sender, &audience, &n.InteractionID,
+		&n.Party.ID, &typ, &n.Party.Name, &n.Party.UserRef, &n.Party.JoinedAt, &n.Party.LeftAt)
+	n.Party.InteractionID, n.Payload, n.Party.Type, n.Audience = n.InteractionID, payload, chat.PartyType(typ), chat.Audience(audience)
 	return n, err
 }
 
@@ -51,25 +56,41 @@ func (s *ChatStore) AddNoticeTx(ctx context.Context, tx *Tx, req chat.NoticeRequ
 		return chat.Notice{}, err
 	}
 	if !found {
-		party, err := lockedParty(ctx, tx, req.InteractionID, req.PartyID)
-		if err != nil {
-			return chat.Notice{}, err
+		audience := req.Audience
+		if audience == "" {
+			audience = chat.AudienceAll
 		}
-		if party.Type == chat.PartyClient && in.State.Over() {
-			return chat.Notice{}, errEnded()
+		data := map[string]any{"seq": prev.Seq, "audience": audience, "payload": json.RawMessage(req.Payload)}
+		var partyID *string
+		if req.PartyID == "" && req.Sender != "" {
+			// An integrator's notice, sent through the API: no party, refused once the
+			// interaction is over (nobody would see it).
+			if in.State.Over() {
+				return chat.Notice{}, errEnded()
+			}
+			data["sender"] = req.Sender
+		} else {
+			party, err := lockedParty(ctx, tx, req.InteractionID, req.PartyID)
+			if err != nil {
+				return chat.Notice{}, err
+			}
+			if party.Type == chat.PartyClient && in.State.Over() {
+				return chat.Notice{}, errEnded()
+			}
+			partyID, data["party"] = &req.PartyID, partyOf(&party)
 		}
 		if prev.Seq, err = nextSeq(ctx, tx, req.InteractionID); err != nil {
 			return chat.Notice{}, err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO notices (interaction_id, seq, party_id, payload, created_at)
-			VALUES ($1, $2, $3, $4, clock_timestamp())`, req.InteractionID, prev.Seq, req.PartyID, []byte(req.Payload)); err != nil {
+		data["seq"] = prev.Seq
+		if _, err := tx.Exec(ctx, `INSERT INTO notices (interaction_id, seq, party_id, sender, audience, payload, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp())`, req.InteractionID, prev.Seq, partyID, req.Sender, string(audience), []byte(req.Payload)); err != nil {
 			return chat.Notice{}, err
 		}
 		if err := saveCommand(ctx, tx, req.PartyID, req.CommandID, prev); err != nil {
 			return chat.Notice{}, err
 		}
-		if err := tx.emit(notify.NoticeCustom, req.InteractionID, map[string]any{"seq": prev.Seq,
-			"party": partyOf(&party), "payload": json.RawMessage(req.Payload)}); err != nil {
+		if err := tx.emit(notify.NoticeCustom, req.InteractionID, data); err != nil {
 			return chat.Notice{}, err
 		}
 		if err := tx.notifySide(ctx, req.InteractionID, prev.Seq); err != nil {

@@ -43,15 +43,15 @@ func (g *guardedBody) Read([]byte) (int, error) { return 0, errBodyNotAllowed }
 func (g *guardedBody) Close() error             { return g.body.Close() }
 
 // guardBody is every request's default: no body. A request other than POST that announces one
-// (a Content-Length above zero, or a chunked body) is refused with 413 at once; a POST's body is
-// guarded until the route's BodyLimit opens it.
+// (a Content-Length above zero, or a chunked body) is refused with 413 at once; a POST's or
+// PUT's body is guarded until the route's BodyLimit (or ReadJSONBody) opens it.
 func guardBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
 			return next(c)
 		}
-		if r.Method != http.MethodPost {
+		if r.Method != http.MethodPost && r.Method != http.MethodPut {
 			return refuseBody(c, http.StatusRequestEntityTooLarge, "body_too_large", "This address takes no request body.")
 		}
 		r.Body = &guardedBody{body: r.Body}
@@ -120,4 +120,33 @@ func byteSize(n int64) string {
 		return strconv.FormatInt(n>>10, 10) + " KiB"
 	}
 	return strconv.FormatInt(n, 10) + " bytes"
+}
+
+// ReadJSONBody reads the JSON body of an API request (web/api), at most limit bytes: a larger
+// one is refused with 413 (body_too_large) without reading the rest, a body not declared JSON
+// with 415. A request without a body reads as empty.
+func ReadJSONBody(c echo.Context, limit int64) ([]byte, error) {
+	r := c.Request()
+	g, ok := r.Body.(*guardedBody)
+	if !ok {
+		return nil, nil
+	}
+	tooLarge := fmt.Sprintf("This request takes at most %s of JSON; nothing was saved.", byteSize(limit))
+	if r.ContentLength > limit {
+		return nil, refuseBody(c, http.StatusRequestEntityTooLarge, "body_too_large", tooLarge)
+	}
+	b, err := io.ReadAll(io.LimitReader(g.body, limit+1))
+	switch {
+	case err != nil:
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			return nil, refuseBody(c, http.StatusRequestTimeout, "request_timeout", "The request body did not arrive in time. Please try again.")
+		}
+		return nil, refuseBody(c, http.StatusBadRequest, "bad_request", "The request body could not be read.")
+	case int64(len(b)) > limit:
+		return nil, refuseBody(c, http.StatusRequestEntityTooLarge, "body_too_large", tooLarge)
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); len(b) > 0 && mt != "application/json" {
+		return nil, refuseBody(c, http.StatusUnsupportedMediaType, "unsupported_media_type", "The request body is JSON (Content-Type: application/json).")
+	}
+	return b, nil
 }

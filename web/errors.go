@@ -82,8 +82,12 @@ func Status(err error) int {
 }
 
 // WantsHTML tells pages (which get redirects and error pages) from API calls (which get JSON).
+// Everything under /api/ is an API call, whatever it sends or accepts.
 func WantsHTML(c echo.Context) bool {
 	r := c.Request()
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		return false
+	}
 	return r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html") ||
 		strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded")
 }

@@ -6,7 +6,7 @@
 //
 // The surfaces live in packages of their own, each built from an explicit dependencies struct
 // and registering its own routes: web/customer (the customer socket and protocol), web/console
-// (the agent console), web/admin and web/survey. They use this package and the domain packages,
+// (the agent console), web/admin, web/survey and web/api (the integrator REST API). They use this package and the domain packages,
 // never each other. Templates are in web/templates.
 package web
 

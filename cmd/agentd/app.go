@@ -19,6 +19,7 @@ import (
 	"agentd/postgres"
 	"agentd/web"
 	"agentd/web/admin"
+	"agentd/web/api"
 	"agentd/web/console"
 	"agentd/web/customer"
 	"agentd/web/devtools"
@@ -47,6 +48,7 @@ type Main struct {
 	Server   *web.Server
 	Listener *postgres.Listener
 	Jobs     *jobs.Runner
+	Tokens   *postgres.TokenStore
 
 	ln     net.Listener
 	http   *http.Server
@@ -132,6 +134,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Surveys = agent.NewSurveys(agent.SurveysDeps{Store: store, Limits: m.Chat.Config().UserDataLimits})
 	m.History = agent.NewHistory(store)
 	m.Admin = agent.NewAdmin(store)
+	m.Tokens = postgres.NewTokenStore(m.DB, m.Now)
 	m.Listener = postgres.NewListener(postgres.ListenerDeps{DatabaseURL: cfg.DatabaseURL, NodeID: cfg.NodeID, Local: fan, Logger: logger})
 
 	// HTTP: the core and its surfaces.
@@ -145,6 +148,7 @@ func (m *Main) Run(ctx context.Context) error {
 			Sockets: m.Sockets, Metrics: metrics, Logger: logger}),
 		admin.New(admin.Deps{Admin: m.Admin, Auth: auth}),
 		survey.New(survey.Deps{Surveys: m.Surveys, Cookies: auth.Cookies()}),
+		api.New(api.Deps{Tokens: m.Tokens, Store: postgres.NewAPIStore(m.DB), Chat: m.Chat, History: m.History, Config: cfg.API, Logger: logger}),
 	}
 	if cfg.Dev {
 		surfaces = append(surfaces, devtools.New())

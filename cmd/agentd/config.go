@@ -19,6 +19,7 @@ import (
 	"agentd/chat"
 	"agentd/jobs"
 	"agentd/userdata"
+	"agentd/web/api"
 	"agentd/web/customer"
 )
 
@@ -38,6 +39,7 @@ type Config struct {
 	Jobs         jobs.Config
 	HTTP         HTTPConfig
 	MetricsToken string
+	API          api.Config // the integrator REST API (config_api.go)
 	// Dev is `agentd dev`: the demo co-browse provider page is served, and used as the co-browse
 	// provider unless AGENTD_COBROWSE_URL names one.
 	Dev            bool
@@ -198,6 +200,9 @@ func (c *Config) load() error {
 	}
 	if c.Jobs.PruneInterval <= 0 {
 		c.Jobs.PruneInterval = jobs.DefaultConfig.PruneInterval
+	}
+	if err := c.loadAPI(); err != nil {
+		return err
 	}
 	for name, v := range map[string]string{"AGENTD_PUBLIC_URL": c.Agent.PublicURL, "AGENTD_COBROWSE_URL": c.Agent.CoBrowseURL} {
 		if v == "" {

@@ -17,7 +17,12 @@ const maxNoticeChars = 200
 // payload as one line of JSON.
 func noticeView(seq int64, n chat.Notice) templates.NoticeView {
 	from := nameOr(n.Party.Name)
-	if n.Party.Type != chat.PartyClient {
+	switch {
+	case n.Sender != "" && n.Audience == chat.AudienceAgent:
+		from = n.Sender + " → you"
+	case n.Sender != "":
+		from = n.Sender + " → customer"
+	case n.Party.Type != chat.PartyClient:
 		from = "You → customer"
 	}
 	v := templates.NoticeView{Seq: seq, From: from, Time: n.At.Format("15:04:05")}

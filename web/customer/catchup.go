@@ -126,12 +126,13 @@ func (c *conn) Flush(ctx context.Context, d web.Dirty) error {
 }
 
 // sideFrame turns a side-channel item into the frame the customer gets, or nil when the customer
-// must not see it: its own notices and UserData changes, and changes to keys it cannot see.
+// must not see it: its own notices and UserData changes, notices for the agent only, and
+// changes to keys it cannot see.
 func sideFrame(it chat.SideItem, self chat.Party) any {
 	switch {
 	case it.Notice != nil:
-		if it.Notice.Party.ID == self.ID {
-			return nil
+		if it.Notice.Party.ID == self.ID || it.Notice.Audience == chat.AudienceAgent {
+			return nil // its own, or an integrator's notice meant for the agent's console only
 		}
 		return noticeFrame{Type: "notice", Seq: it.Seq, Party: partyOf(it.Notice.Party), Payload: it.Notice.Payload, Timestamp: millis(it.Notice.At)}
 	case it.Change != nil:
