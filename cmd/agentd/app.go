@@ -16,6 +16,7 @@ import (
 	"agentd/agent"
 	"agentd/chat"
 	"agentd/jobs"
+	"agentd/notify"
 	"agentd/postgres"
 	"agentd/web"
 	"agentd/web/admin"
@@ -47,6 +48,7 @@ type Main struct {
 	Server   *web.Server
 	Listener *postgres.Listener
 	Jobs     *jobs.Runner
+	Webhooks *notify.Webhooks
 
 	ln     net.Listener
 	http   *http.Server
@@ -132,6 +134,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Surveys = agent.NewSurveys(agent.SurveysDeps{Store: store, Limits: m.Chat.Config().UserDataLimits})
 	m.History = agent.NewHistory(store)
 	m.Admin = agent.NewAdmin(store)
+	m.Webhooks = notify.NewWebhooks(notify.WebhooksDeps{Store: postgres.NewWebhookStore(m.DB), Config: cfg.Webhooks, Now: m.Now})
 	m.Listener = postgres.NewListener(postgres.ListenerDeps{DatabaseURL: cfg.DatabaseURL, NodeID: cfg.NodeID, Local: fan, Logger: logger})
 
 	// HTTP: the core and its surfaces.

@@ -18,6 +18,7 @@ import (
 	"agentd/agent"
 	"agentd/chat"
 	"agentd/jobs"
+	"agentd/notify"
 	"agentd/userdata"
 	"agentd/web/customer"
 )
@@ -36,6 +37,7 @@ type Config struct {
 	Router       agent.RouterConfig
 	Accounts     agent.AccountsConfig
 	Jobs         jobs.Config
+	Webhooks     notify.WebhookConfig
 	HTTP         HTTPConfig
 	MetricsToken string
 	// Dev is `agentd dev`: the demo co-browse provider page is served, and used as the co-browse
@@ -199,6 +201,9 @@ func (c *Config) load() error {
 	if c.Jobs.PruneInterval <= 0 {
 		c.Jobs.PruneInterval = jobs.DefaultConfig.PruneInterval
 	}
+	if err := c.loadWebhooks(); err != nil {
+		return err
+	}
 	for name, v := range map[string]string{"AGENTD_PUBLIC_URL": c.Agent.PublicURL, "AGENTD_COBROWSE_URL": c.Agent.CoBrowseURL} {
 		if v == "" {
 			continue
@@ -262,4 +267,38 @@ func redactURL(s string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return u.String()
+}
+
+// loadWebhooks reads the webhook settings (docs/webhooks.md); values set in code are kept
+// unless the environment sets one.
+func (c *Config) loadWebhooks() error {
+	for _, d := range []struct {
+		name string
+		dst  *time.Duration
+		def  time.Duration
+	}{
+		{"AGENTD_WEBHOOK_TIMEOUT", &c.Webhooks.Timeout, notify.DefaultWebhookConfig.Timeout},
+		{"AGENTD_WEBHOOK_ROTATION_WINDOW", &c.Webhooks.RotationWindow, notify.DefaultWebhookConfig.RotationWindow},
+	} {
+		if v, ok := os.LookupEnv(d.name); ok {
+			p, err := time.ParseDuration(v)
+			if err != nil || p <= 0 {
+				return fmt.Errorf("%s must be a positive duration such as %s", d.name, d.def)
+			}
+			*d.dst = p
+		}
+		if *d.dst <= 0 {
+			*d.dst = d.def
+		}
+	}
+	switch v := env("AGENTD_WEBHOOK_ALLOW_PRIVATE", ""); v {
+	case "":
+	case "1", "true":
+		c.Webhooks.AllowPrivate = true
+	case "0", "false":
+		c.Webhooks.AllowPrivate = false
+	default:
+		return fmt.Errorf("AGENTD_WEBHOOK_ALLOW_PRIVATE must be 1 or 0, not %q", v)
+	}
+	return nil
 }
