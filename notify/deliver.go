@@ -84,7 +84,9 @@ func NewDeliverWorker(d DeliverDeps) *DeliverWorker {
 }
 
 // Timeout bounds a job run: the request's timeout plus time to record it.
-func (w *DeliverWorker) Timeout(*river.Job[DeliverArgs]) time.Duration { return w.cfg.Timeout + 30*time.Second }
+func (w *DeliverWorker) Timeout(*river.Job[DeliverArgs]) time.Duration {
+	return w.cfg.Timeout + 30*time.Second
+}
 
 // NextRetry is the backoff of docs/webhooks.md; Work records the same time on the delivery.
 func (w *DeliverWorker) NextRetry(job *river.Job[DeliverArgs]) time.Time {

@@ -362,10 +362,14 @@ func (w *Webhooks) Add(ctx context.Context, rawURL string, events []Type, descri
 func (w *Webhooks) List(ctx context.Context) ([]Endpoint, error) { return w.store.Endpoints(ctx) }
 
 // Get returns one endpoint.
-func (w *Webhooks) Get(ctx context.Context, id int64) (Endpoint, error) { return w.store.Endpoint(ctx, id) }
+func (w *Webhooks) Get(ctx context.Context, id int64) (Endpoint, error) {
+	return w.store.Endpoint(ctx, id)
+}
 
 // Remove deletes an endpoint with its deliveries.
-func (w *Webhooks) Remove(ctx context.Context, id int64) error { return w.store.RemoveEndpoint(ctx, id) }
+func (w *Webhooks) Remove(ctx context.Context, id int64) error {
+	return w.store.RemoveEndpoint(ctx, id)
+}
 
 // Rotate gives the endpoint a new secret (returned, shown once); the old one keeps signing for
 // the rotation window, so a delivery carries a v1 for each.
