@@ -89,8 +89,10 @@ func (w *DeliverWorker) Timeout(*river.Job[DeliverArgs]) time.Duration {
 }
 
 // NextRetry is the backoff of docs/webhooks.md; Work records the same time on the delivery.
+// It is on River's clock (the wall clock), not the worker's now, which only dates attempts and
+// failures.
 func (w *DeliverWorker) NextRetry(job *river.Job[DeliverArgs]) time.Time {
-	return w.now().Add(Backoff(w.cfg.BackoffBase, w.cfg.BackoffCap, job.Attempt, job.Args.DeliveryID))
+	return time.Now().Add(Backoff(w.cfg.BackoffBase, w.cfg.BackoffCap, job.Attempt, job.Args.DeliveryID))
 }
 
 // Work sends the delivery once. A retryable failure returns an error (River retries at
