@@ -528,7 +528,10 @@ func TestWebhookTwoNodes(t *testing.T) {
 // stored directly) is refused at connect time: the loopback receiver gets nothing.
 func TestWebhookSSRF(t *testing.T) {
 	t.Parallel()
-	m := startNode(t, newDB(t), func(c *Config) { c.Webhooks.BackoffBase = 5 * time.Millisecond; c.Webhooks.BackoffCap = 20 * time.Millisecond })
+	m := startNode(t, newDB(t), func(c *Config) {
+		c.Webhooks.BackoffBase = 5 * time.Millisecond
+		c.Webhooks.BackoffCap = 20 * time.Millisecond
+	})
 	ctx := context.Background()
 	for _, url := range []string{
 		"http://127.0.0.1:9/", "http://localhost/", "http://[::1]/", "http://10.1.2.3/", "http://192.168.0.1/",
