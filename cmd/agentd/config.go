@@ -46,6 +46,8 @@ type Config struct {
 	allowedOrigins string
 	// commandRetention is AGENTD_COMMAND_RETENTION as given; load parses it into Jobs.
 	commandRetention string
+	// webhookRotation is AGENTD_WEBHOOK_ROTATION_WINDOW as given; loadWebhooks parses it.
+	webhookRotation string
 }
 
 // HTTPConfig is the HTTP server's timeouts and connection caps (docs/configuration.md,
@@ -89,6 +91,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Agent.CoBrowseURL, "cobrowse-url", env("AGENTD_COBROWSE_URL", ""), "co-browse provider URL template with {CoBrowseSessionId} and {interactionId} (AGENTD_COBROWSE_URL)")
 	fs.StringVar(&c.MetricsToken, "metrics-token", env("AGENTD_METRICS_TOKEN", ""), "bearer token for /metrics; without it only loopback may scrape (AGENTD_METRICS_TOKEN)")
 	fs.StringVar(&c.LogFormat, "log-format", env("AGENTD_LOG_FORMAT", "text"), "log format: text or json (AGENTD_LOG_FORMAT)")
+	fs.StringVar(&c.webhookRotation, "webhook-rotation-window", env("AGENTD_WEBHOOK_ROTATION_WINDOW", ""), "how long a rotated-out webhook secret still signs deliveries; default 24h (AGENTD_WEBHOOK_ROTATION_WINDOW)")
 	fs.StringVar(&c.commandRetention, "command-retention", env("AGENTD_COMMAND_RETENTION", ""), "how long a customer command id is honoured before its stored result is pruned; default 24h (AGENTD_COMMAND_RETENTION)")
 }
 
@@ -276,11 +279,12 @@ func (c *Config) loadWebhooks() error {
 		name string
 		dst  *time.Duration
 		def  time.Duration
+		flag string
 	}{
-		{"AGENTD_WEBHOOK_TIMEOUT", &c.Webhooks.Timeout, notify.DefaultWebhookConfig.Timeout},
-		{"AGENTD_WEBHOOK_ROTATION_WINDOW", &c.Webhooks.RotationWindow, notify.DefaultWebhookConfig.RotationWindow},
+		{"AGENTD_WEBHOOK_TIMEOUT", &c.Webhooks.Timeout, notify.DefaultWebhookConfig.Timeout, ""},
+		{"AGENTD_WEBHOOK_ROTATION_WINDOW", &c.Webhooks.RotationWindow, notify.DefaultWebhookConfig.RotationWindow, c.webhookRotation},
 	} {
-		if v, ok := os.LookupEnv(d.name); ok {
+		if v := cmp.Or(d.flag, env(d.name, "")); v != "" {
 			p, err := time.ParseDuration(v)
 			if err != nil || p <= 0 {
 				return fmt.Errorf("%s must be a positive duration such as %s", d.name, d.def)
