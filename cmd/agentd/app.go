@@ -146,7 +146,7 @@ func (m *Main) Run(ctx context.Context) error {
 		customer.New(customer.Deps{Config: cfg.Customer, PublicURL: cfg.Agent.PublicURL, Chat: m.Chat, Sockets: m.Sockets, Positions: positions, Metrics: metrics, Logger: logger}),
 		console.New(console.Deps{Desk: m.Agents, Accounts: m.Accounts, History: m.History, Chat: m.Chat, Auth: auth,
 			Sockets: m.Sockets, Metrics: metrics, Logger: logger}),
-		admin.New(admin.Deps{Admin: m.Admin, Auth: auth}),
+		admin.New(admin.Deps{Admin: m.Admin, Auth: auth, Webhooks: m.Webhooks}),
 		survey.New(survey.Deps{Surveys: m.Surveys, Cookies: auth.Cookies()}),
 	}
 	if cfg.Dev {
