@@ -97,7 +97,6 @@ func TestWebhookAdminBrowser(t *testing.T) {
 	}
 }
 
-
 // TestWebhookAdminAccess: only admins reach /admin/webhooks, and a form without the session's
 // CSRF token changes nothing.
 func TestWebhookAdminAccess(t *testing.T) {
