@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"agentd/notify"
 )
@@ -100,5 +101,37 @@ func TestWebhookCLI(t *testing.T) {
 	}
 	if list := run("list"); strings.Contains(list, rc.srv.URL) {
 		t.Fatalf("list after remove: %q", list)
+	}
+}
+
+// TestWebhookConfigErrors: bad webhook settings stop agentd with one line naming the setting.
+// Not parallel: it sets environment variables.
+func TestWebhookConfigErrors(t *testing.T) {
+	serve := []string{"serve", "--database-url=postgres://x@127.0.0.1/x"}
+	for name, tc := range map[string]struct {
+		env, value string
+		args       []string
+		want       string
+	}{
+		"ErrBadTimeout":      {"AGENTD_WEBHOOK_TIMEOUT", "soon", nil, "AGENTD_WEBHOOK_TIMEOUT must be a positive duration"},
+		"ErrZeroTimeout":     {"AGENTD_WEBHOOK_TIMEOUT", "0s", nil, "AGENTD_WEBHOOK_TIMEOUT must be a positive duration"},
+		"ErrBadAllowPrivate": {"AGENTD_WEBHOOK_ALLOW_PRIVATE", "yes", nil, "AGENTD_WEBHOOK_ALLOW_PRIVATE must be 1 or 0"},
+		"ErrBadRotationEnv":  {"AGENTD_WEBHOOK_ROTATION_WINDOW", "a day", nil, "AGENTD_WEBHOOK_ROTATION_WINDOW must be a positive duration"},
+		"ErrBadRotationFlag": {"", "", []string{"--webhook-rotation-window=-1h"}, "AGENTD_WEBHOOK_ROTATION_WINDOW must be a positive duration"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv(tc.env, tc.value)
+			}
+			err := run(context.Background(), append(append([]string{}, serve...), tc.args...))
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error %v: want one line containing %q", err, tc.want)
+			}
+		})
+	}
+	var c Config
+	c.Webhooks.Timeout = time.Second // set in code, kept
+	if err := c.loadWebhooks(); err != nil || c.Webhooks.Timeout != time.Second || c.Webhooks.RotationWindow != 24*time.Hour || c.Webhooks.AllowPrivate {
+		t.Fatalf("defaults: %+v, %v", c.Webhooks, err)
 	}
 }

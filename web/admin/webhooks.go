@@ -117,7 +117,8 @@ func (s *Surface) handleWebhookAdd(c echo.Context) error {
 		}
 		return s.renderWebhooks(c, http.StatusUnprocessableEntity, f, checked)
 	}
-	// The secret is in this answer only; a reload of the page that follows does not show it.
+	// The secret is in this answer only, not kept to show after a redirect: opening the
+	// endpoint's page again does not show it.
 	return s.renderWebhook(c, http.StatusCreated, e, secret, "Endpoint added.")
 }
 
