@@ -561,3 +561,45 @@ func TestWebhookSSRF(t *testing.T) {
 		t.Fatalf("attempt %+v; receiver got %d requests", as[0], len(rc.requests()))
 	}
 }
+
+// TestWebhookDispatchOnce: an event goes to the enabled, un-paused endpoints whose filter takes
+// its type, and a dispatch run again for the same transaction creates nothing twice.
+func TestWebhookDispatchOnce(t *testing.T) {
+	t.Parallel()
+	m := startNode(t, newDB(t), hookConfig)
+	ctx := context.Background()
+	rc := newReceiver(t, nil)
+	msgs, _ := addHook(t, m, rc.srv.URL+"/messages", notify.MessageCreated)
+	all, _ := addHook(t, m, rc.srv.URL+"/all")
+	other, _ := addHook(t, m, rc.srv.URL+"/userdata", notify.UserDataDeleted)
+	paused, _ := addHook(t, m, rc.srv.URL+"/paused")
+	if _, err := m.DB.Pool.Exec(ctx, `UPDATE webhook_endpoints SET paused_reason = 'test' WHERE id = $1`, paused.ID); err != nil {
+		t.Fatal(err)
+	}
+	u := newAgent(t, m, "dora", 2)
+	ready(t, m, u)
+	c, id := acceptedChat(t, m, u, nil)
+	mustOK(t, c.do("send_message", map[string]any{"text": "once"}))
+	var tx uint64
+	waitFor(t, "the message's delivery", func() bool {
+		err := m.DB.Pool.QueryRow(ctx, `SELECT e.tx_id::text::bigint FROM webhook_deliveries d JOIN integration_events e ON e.event_id = d.event_id
+			WHERE d.endpoint_id = $1 AND e.interaction_id = $2`, msgs.ID, id).Scan(&tx)
+		return err == nil
+	})
+	n, err := postgres.NewWebhookStore(m.DB).CreateDeliveries(ctx, tx)
+	if err != nil || n != 0 {
+		t.Fatalf("a second dispatch created %d deliveries (%v)", n, err)
+	}
+	count := func(e notify.Endpoint) int {
+		var k int
+		if err := m.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries d JOIN integration_events e ON e.event_id = d.event_id
+			WHERE d.endpoint_id = $1 AND e.tx_id = $2::text::xid8`, e.ID, fmt.Sprint(tx)).Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	if count(msgs) != 1 || count(all) < 1 || count(other) != 0 || count(paused) != 0 {
+		t.Fatalf("deliveries of the message's transaction: messages %d, all %d, userdata.deleted %d, paused %d",
+			count(msgs), count(all), count(other), count(paused))
+	}
+}
