@@ -5,7 +5,8 @@
 // the nodes, and any node may work them.
 //
 // Today the work is housekeeping (housekeeping.go): pruning the command results and browser
-// sessions that outlived their use. The signed webhooks register their workers here too.
+// sessions that outlived their use. The signed webhooks' dispatch and deliver workers (notify/)
+// run on the webhooks queue, polled every 200 ms so a delivery goes out at once.
 package jobs
 
 import (
@@ -18,6 +19,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"agentd/notify"
 )
 
 // Config is the tunable part of the background jobs (docs/configuration.md).
@@ -38,12 +41,23 @@ var DefaultConfig = Config{
 // poll per node every two seconds costs the database nothing worth measuring.
 const fetchPollInterval = 2 * time.Second
 
+// The webhooks queue is polled far more often: a delivery should reach its receiver within a
+// fraction of a second of the change, and the poll is one indexed query.
+const (
+	webhooksPollInterval = 200 * time.Millisecond
+	webhooksMaxWorkers   = 10 // a slow receiver holds one worker for up to its timeout
+)
+
 // Deps is what New needs.
 type Deps struct {
 	Pool   *pgxpool.Pool // the node's pool; River's tables are migrated by postgres.Migrate
 	Store  Housekeeping
 	Logger *slog.Logger
 	Config Config
+	// Webhooks, when set, is worked by the dispatch and deliver workers (docs/webhooks.md).
+	Webhooks      notify.WebhookStore
+	WebhookConfig notify.WebhookConfig
+	Now           func() time.Time // the deliver worker's clock; time.Now when nil
 }
 
 // Runner is a node's River client with agentd's workers and periodic jobs.
@@ -66,8 +80,15 @@ func New(deps Deps) (*Runner, error) {
 	logger := deps.Logger.With("component", "jobs")
 	workers := river.NewWorkers()
 	periodic := addHousekeeping(workers, deps.Store, cfg, logger)
+	queues := map[string]river.QueueConfig{queueHousekeeping: {MaxWorkers: housekeepingMaxWorkers}}
+	if deps.Webhooks != nil {
+		river.AddWorker(workers, &notify.DispatchWorker{Store: deps.Webhooks})
+		river.AddWorker(workers, notify.NewDeliverWorker(notify.DeliverDeps{Store: deps.Webhooks, Config: deps.WebhookConfig,
+			Now: deps.Now, Logger: logger}))
+		queues[notify.Queue] = river.QueueConfig{MaxWorkers: webhooksMaxWorkers, FetchPollInterval: webhooksPollInterval}
+	}
 	client, err := river.NewClient(riverpgxv5.New(deps.Pool), &river.Config{
-		Queues:       map[string]river.QueueConfig{queueHousekeeping: {MaxWorkers: housekeepingMaxWorkers}},
+		Queues:       queues,
 		Workers:      workers,
 		PeriodicJobs: periodic,
 		// Poll-only: without it River holds one more connection per node for LISTEN, to learn

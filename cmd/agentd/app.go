@@ -16,6 +16,7 @@ import (
 	"agentd/agent"
 	"agentd/chat"
 	"agentd/jobs"
+	"agentd/notify"
 	"agentd/postgres"
 	"agentd/web"
 	"agentd/web/admin"
@@ -49,6 +50,7 @@ type Main struct {
 	Listener *postgres.Listener
 	Jobs     *jobs.Runner
 	Tokens   *postgres.TokenStore
+	Webhooks *notify.Webhooks
 
 	ln     net.Listener
 	http   *http.Server
@@ -135,6 +137,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.History = agent.NewHistory(store)
 	m.Admin = agent.NewAdmin(store)
 	m.Tokens = postgres.NewTokenStore(m.DB, m.Now)
+	m.Webhooks = notify.NewWebhooks(notify.WebhooksDeps{Store: postgres.NewWebhookStore(m.DB), Config: cfg.Webhooks, Now: m.Now})
 	m.Listener = postgres.NewListener(postgres.ListenerDeps{DatabaseURL: cfg.DatabaseURL, NodeID: cfg.NodeID, Local: fan, Logger: logger})
 
 	// HTTP: the core and its surfaces.
@@ -146,7 +149,7 @@ func (m *Main) Run(ctx context.Context) error {
 		customer.New(customer.Deps{Config: cfg.Customer, PublicURL: cfg.Agent.PublicURL, Chat: m.Chat, Sockets: m.Sockets, Positions: positions, Metrics: metrics, Logger: logger}),
 		console.New(console.Deps{Desk: m.Agents, Accounts: m.Accounts, History: m.History, Chat: m.Chat, Auth: auth,
 			Sockets: m.Sockets, Metrics: metrics, Logger: logger}),
-		admin.New(admin.Deps{Admin: m.Admin, Auth: auth}),
+		admin.New(admin.Deps{Admin: m.Admin, Auth: auth, Webhooks: m.Webhooks}),
 		survey.New(survey.Deps{Surveys: m.Surveys, Cookies: auth.Cookies()}),
 		api.New(api.Deps{Tokens: m.Tokens, Store: postgres.NewAPIStore(m.DB), Chat: m.Chat, History: m.History, Config: cfg.API, Logger: logger}),
 	}

@@ -18,6 +18,7 @@ import (
 	"agentd/agent"
 	"agentd/chat"
 	"agentd/jobs"
+	"agentd/notify"
 	"agentd/userdata"
 	"agentd/web/api"
 	"agentd/web/customer"
@@ -37,6 +38,7 @@ type Config struct {
 	Router       agent.RouterConfig
 	Accounts     agent.AccountsConfig
 	Jobs         jobs.Config
+	Webhooks     notify.WebhookConfig
 	HTTP         HTTPConfig
 	MetricsToken string
 	API          api.Config // the integrator REST API (config_api.go)
@@ -46,6 +48,8 @@ type Config struct {
 	allowedOrigins string
 	// commandRetention is AGENTD_COMMAND_RETENTION as given; load parses it into Jobs.
 	commandRetention string
+	// webhookRotation is AGENTD_WEBHOOK_ROTATION_WINDOW as given; loadWebhooks parses it.
+	webhookRotation string
 }
 
 // HTTPConfig is the HTTP server's timeouts and connection caps (docs/configuration.md,
@@ -89,6 +93,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Agent.CoBrowseURL, "cobrowse-url", env("AGENTD_COBROWSE_URL", ""), "co-browse provider URL template with {CoBrowseSessionId} and {interactionId} (AGENTD_COBROWSE_URL)")
 	fs.StringVar(&c.MetricsToken, "metrics-token", env("AGENTD_METRICS_TOKEN", ""), "bearer token for /metrics; without it only loopback may scrape (AGENTD_METRICS_TOKEN)")
 	fs.StringVar(&c.LogFormat, "log-format", env("AGENTD_LOG_FORMAT", "text"), "log format: text or json (AGENTD_LOG_FORMAT)")
+	fs.StringVar(&c.webhookRotation, "webhook-rotation-window", env("AGENTD_WEBHOOK_ROTATION_WINDOW", ""), "how long a rotated-out webhook secret still signs deliveries; default 24h (AGENTD_WEBHOOK_ROTATION_WINDOW)")
 	fs.StringVar(&c.commandRetention, "command-retention", env("AGENTD_COMMAND_RETENTION", ""), "how long a customer command id is honoured before its stored result is pruned; default 24h (AGENTD_COMMAND_RETENTION)")
 }
 
@@ -204,6 +209,9 @@ func (c *Config) load() error {
 	if err := c.loadAPI(); err != nil {
 		return err
 	}
+	if err := c.loadWebhooks(); err != nil {
+		return err
+	}
 	for name, v := range map[string]string{"AGENTD_PUBLIC_URL": c.Agent.PublicURL, "AGENTD_COBROWSE_URL": c.Agent.CoBrowseURL} {
 		if v == "" {
 			continue
@@ -267,4 +275,39 @@ func redactURL(s string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return u.String()
+}
+
+// loadWebhooks reads the webhook settings (docs/webhooks.md); values set in code are kept
+// unless the environment sets one.
+func (c *Config) loadWebhooks() error {
+	for _, d := range []struct {
+		name string
+		dst  *time.Duration
+		def  time.Duration
+		flag string
+	}{
+		{"AGENTD_WEBHOOK_TIMEOUT", &c.Webhooks.Timeout, notify.DefaultWebhookConfig.Timeout, ""},
+		{"AGENTD_WEBHOOK_ROTATION_WINDOW", &c.Webhooks.RotationWindow, notify.DefaultWebhookConfig.RotationWindow, c.webhookRotation},
+	} {
+		if v := cmp.Or(d.flag, env(d.name, "")); v != "" {
+			p, err := time.ParseDuration(v)
+			if err != nil || p <= 0 {
+				return fmt.Errorf("%s must be a positive duration such as %s", d.name, d.def)
+			}
+			*d.dst = p
+		}
+		if *d.dst <= 0 {
+			*d.dst = d.def
+		}
+	}
+	switch v := env("AGENTD_WEBHOOK_ALLOW_PRIVATE", ""); v {
+	case "":
+	case "1", "true":
+		c.Webhooks.AllowPrivate = true
+	case "0", "false":
+		c.Webhooks.AllowPrivate = false
+	default:
+		return fmt.Errorf("AGENTD_WEBHOOK_ALLOW_PRIVATE must be 1 or 0, not %q", v)
+	}
+	return nil
 }

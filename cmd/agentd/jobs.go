@@ -5,13 +5,15 @@ import (
 	"fmt"
 
 	"agentd/jobs"
+	"agentd/postgres"
 )
 
 // startJobs builds the node's River runner on its pool and starts it. River gets a context of its
 // own: Close stops it explicitly, after the sockets and before the pool, rather than when the
 // signal that ends `agentd serve` arrives.
 func (m *Main) startJobs(ctx context.Context) error {
-	r, err := jobs.New(jobs.Deps{Pool: m.DB.Pool, Store: m.DB, Logger: m.Logger, Config: m.Config.Jobs})
+	r, err := jobs.New(jobs.Deps{Pool: m.DB.Pool, Store: m.DB, Logger: m.Logger, Config: m.Config.Jobs,
+		Webhooks: postgres.NewWebhookStore(m.DB), WebhookConfig: m.Config.Webhooks, Now: m.Now})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@
 //	agentd migrate [flags]   apply database migrations and exit
 //	agentd dev [flags]       run with a local Postgres it finds or starts, seeded for a demo
 //	agentd user add|list     manage agents, supervisors and admins
+//	agentd webhook add|list  manage webhook endpoints (docs/webhooks.md)
 package main
 
 import (
@@ -42,11 +43,13 @@ func run(ctx context.Context, args []string) error {
 		return runDev(ctx, args)
 	case "user":
 		return runUser(ctx, args, os.Stdout)
+	case "webhook":
+		return runWebhook(ctx, args, os.Stdout)
 	case "help":
-		fmt.Println("usage: agentd [serve|migrate|dev|user] [flags]; agentd CMD -h for flags")
+		fmt.Println("usage: agentd [serve|migrate|dev|user|webhook] [flags]; agentd CMD -h for flags")
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (want serve, migrate, dev or user)", cmd)
+	return fmt.Errorf("unknown command %q (want serve, migrate, dev, user or webhook)", cmd)
 }
 
 func runServe(ctx context.Context, args []string) error {

@@ -44,16 +44,19 @@ type Admin interface {
 type Deps struct {
 	Admin Admin
 	Auth  *web.Auth
+	// Webhooks, when set, serves /admin/webhooks (webhooks.go).
+	Webhooks Webhooks
 }
 
 // Surface serves /admin.
 type Surface struct {
-	admin Admin
-	auth  *web.Auth
+	admin    Admin
+	auth     *web.Auth
+	webhooks Webhooks
 }
 
 // New returns the admin surface.
-func New(d Deps) *Surface { return &Surface{admin: d.Admin, auth: d.Auth} }
+func New(d Deps) *Surface { return &Surface{admin: d.Admin, auth: d.Auth, webhooks: d.Webhooks} }
 
 // serviceFormLimit is the service form's body limit. The form carries a whole strategy: routed
 // UserData whose values may each take 4096 bytes (three times as many URL-encoded), survey
@@ -88,6 +91,9 @@ func (s *Surface) Register(e *echo.Echo) {
 	g.GET("/users/:id", s.handleAdminUser)
 	g.POST("/users/:id", s.handleAdminUserUpdate)
 	g.GET("/audit", s.handleAdminAudit)
+	if s.webhooks != nil {
+		s.registerWebhooks(g)
+	}
 }
 
 // auditPageSize is how many entries the audit log page shows.
