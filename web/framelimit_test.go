@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -116,6 +117,7 @@ func TestConnFrameLimitCountsEverything(t *testing.T) {
 	ws.SetPongHandler(func(string) error { pongs.Add(1); return nil })
 
 	var wg sync.WaitGroup
+	start := time.Now()
 	wg.Go(func() {
 		for i := 0; ; i++ {
 			var err error
@@ -151,13 +153,15 @@ func TestConnFrameLimitCountsEverything(t *testing.T) {
 			notices++
 		}
 	}
+	elapsed := time.Since(start)
 	wg.Wait()
 	if ce.Code != websocket.ClosePolicyViolation || ce.Text != "rate_limited" {
 		t.Fatalf("closed with %d %q, want 1008 rate_limited", ce.Code, ce.Text)
 	}
-	// The burst, what came back while the flood lasted (a few milliseconds), and nothing more.
-	if n := handled.Load() + pongs.Load(); n > 45 {
-		t.Fatalf("%d frames handled and %d pings answered: more than the limit", handled.Load(), pongs.Load())
+	// The burst, what the limit gave back while the flood lasted (a few milliseconds on an idle
+	// machine, longer on a busy one), and nothing more.
+	if n, max := handled.Load()+pongs.Load(), 40+int32(math.Ceil(20*elapsed.Seconds())); n > max {
+		t.Fatalf("%d frames handled and %d pings answered in %s: more than the limit allows (%d)", handled.Load(), pongs.Load(), elapsed, max)
 	}
 	// One notice at most (the close may overtake it in the write pump): never one per frame.
 	if notices > 1 {
