@@ -136,8 +136,10 @@ type Filter struct {
 	Types         []Type
 	Services      []string
 	InteractionID string
-	// AgentID keeps the events of interactions this agent was assigned (offered or accepted).
+	// AgentID keeps the events of interactions this agent was assigned (offered or accepted);
+	// Agent does the same by username.
 	AgentID int64
+	Agent   string
 }
 
 // DispatchArgs is the River job that fans the events of one committed transaction out to the

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/gorilla/websocket"
 	"math"
 	"net/http"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"agentd/web/api"
 )
@@ -95,7 +97,7 @@ func TestAPIDocumentExamples(t *testing.T) {
 				if err := checkSchema(doc, mt["schema"], mt["example"], "example "+code); err != nil {
 					t.Fatalf("documented example does not fit its schema: %v", err)
 				}
-				if strings.HasPrefix(code, "2") {
+				if strings.HasPrefix(code, "2") || code == "101" {
 					if success != "" {
 						t.Fatal("more than one success status")
 					}
@@ -118,6 +120,8 @@ func TestAPIDocumentExamples(t *testing.T) {
 				switch {
 				case in == "path" && name == "id":
 					path = strings.ReplaceAll(path, "{id}", w.aliceChat)
+				case in == "query" && name == "interaction":
+					q.Set(name, w.aliceChat)
 				case in == "path":
 					path = strings.ReplaceAll(path, "{"+name+"}", url.PathEscape(ex))
 				case in == "query":
@@ -134,6 +138,29 @@ func TestAPIDocumentExamples(t *testing.T) {
 					t.Fatalf("request example does not fit its schema: %v", err)
 				}
 				body = mt["example"]
+			}
+			if o.op["x-websocket"] == true {
+				// A websocket: the documented first frame, with the example's filter.
+				token := apiToken(t, m, "stream-"+o.method, "events", "")
+				ws, resp, err := websocket.DefaultDialer.Dial(strings.Replace(m.URL(), "http", "ws", 1)+path,
+					http.Header{"Authorization": {"Bearer " + token}})
+				if err != nil {
+					t.Fatalf("dial %s: %v (%v)", path, err, resp)
+				}
+				defer ws.Close()
+				var first any
+				_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+				if err := ws.ReadJSON(&first); err != nil {
+					t.Fatal(err)
+				}
+				schema := o.op["responses"].(map[string]any)[success].(map[string]any)["content"].(map[string]any)["application/json"].(map[string]any)["schema"]
+				if err := checkSchema(doc, schema, first, "first frame"); err != nil {
+					t.Fatalf("first frame does not fit the schema: %v", err)
+				}
+				if r := apiCall(t, m, o.method, path, "", nil); r.status != http.StatusUnauthorized {
+					t.Fatalf("without a token: %d", r.status)
+				}
+				return
 			}
 			r := apiCall(t, m, o.method, path, w.full, body)
 			if strconv.Itoa(r.status) != success {

@@ -121,10 +121,12 @@ func (m *Main) Run(ctx context.Context) error {
 	metrics := web.NewMetrics(web.MetricsDeps{Hub: hub, Gauges: m.DB, Conns: conns, Token: cfg.MetricsToken})
 	wake := agent.NewWakeup()
 	queues := customer.NewQueueChanges()
+	streams := api.NewStreams()
 	// The node's notification fan-out, wired here and nowhere else: metrics count them, queue
 	// and agent changes wake the router, queue changes recompute waiting customers' positions,
-	// and the hub delivers to the node's sockets. Every receiver only records and wakes.
-	fan := web.NewFanout(metrics, wake, queues, hub)
+	// the hub delivers to the node's sockets and the integrators' event streams read what was
+	// committed. Every receiver only records and wakes.
+	fan := web.NewFanout(metrics, wake, queues, hub, streams)
 
 	// Storage and the domain.
 	chats := postgres.NewChatStore(postgres.NewCommitter(m.DB, cfg.NodeID, fan))
@@ -151,7 +153,8 @@ func (m *Main) Run(ctx context.Context) error {
 			Sockets: m.Sockets, Metrics: metrics, Logger: logger}),
 		admin.New(admin.Deps{Admin: m.Admin, Auth: auth, Webhooks: m.Webhooks}),
 		survey.New(survey.Deps{Surveys: m.Surveys, Cookies: auth.Cookies()}),
-		api.New(api.Deps{Tokens: m.Tokens, Store: postgres.NewAPIStore(m.DB), Chat: m.Chat, History: m.History, Config: cfg.API, Logger: logger}),
+		api.New(api.Deps{Tokens: m.Tokens, Store: postgres.NewAPIStore(m.DB), Chat: m.Chat, History: m.History, Config: cfg.API, Logger: logger,
+			Events: postgres.NewEventStore(m.DB), Sockets: m.Sockets, Streams: streams}),
 	}
 	if cfg.Dev {
 		surfaces = append(surfaces, devtools.New())

@@ -71,6 +71,9 @@ var DefaultConfig = Config{Rate: 20, Burst: 40}
 // Deps is what the API is built from.
 type Deps struct {
 	Tokens  Tokens
+	Events  Events       // the event stream's reads (postgres.EventStore)
+	Sockets *web.Sockets // the node's websocket core, for the event stream
+	Streams *Streams     // the node's event streams, woken by its fan-out
 	Store   Store
 	Chat    Chat
 	History History
@@ -86,6 +89,9 @@ type Surface struct {
 	history History
 	limits  *tokenLimiter
 	logger  *slog.Logger
+	events  Events
+	sockets *web.Sockets
+	streams *Streams
 }
 
 // New returns the API surface.
@@ -97,8 +103,13 @@ func New(d Deps) *Surface {
 	if cfg.Burst <= 0 {
 		cfg.Burst = DefaultConfig.Burst
 	}
-	return &Surface{tokens: d.Tokens, store: d.Store, chat: d.Chat, history: d.History,
-		limits: newTokenLimiter(cfg.Rate, cfg.Burst), logger: d.Logger}
+	s := &Surface{tokens: d.Tokens, store: d.Store, chat: d.Chat, history: d.History,
+		limits: newTokenLimiter(cfg.Rate, cfg.Burst), logger: d.Logger,
+		events: d.Events, sockets: d.Sockets, streams: d.Streams}
+	if s.streams == nil {
+		s.streams = NewStreams()
+	}
+	return s
 }
 
 // Register adds the API's routes. The checks are on each route, not on an Echo group, whose
@@ -113,6 +124,7 @@ func (s *Surface) Register(e *echo.Echo) {
 	e.DELETE("/api/v1/interactions/:id/userdata/:key", s.handleDeleteUserData, write)
 	e.POST("/api/v1/interactions/:id/notices", s.handlePostNotice, readBody, write)
 	e.GET("/api/v1/agents", s.handleAgents, read)
+	e.GET("/api/v1/events", s.handleEvents)
 }
 
 // bodyKey is where readBody leaves the request's JSON body.

@@ -34,36 +34,52 @@ var urlTokenParams = []string{"token", "access_token", "api_token", "api_key", "
 func (s *Surface) require(scope notify.Scope) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			r := c.Request()
-			for name, vals := range r.URL.Query() {
-				for _, v := range vals {
-					if strings.HasPrefix(v, notify.TokenPrefix) || slices.ContainsFunc(urlTokenParams, func(p string) bool { return strings.EqualFold(p, name) }) {
-						return unauthorized(c, "token_in_url", "API tokens go in the Authorization header (Bearer), never in the URL. Revoke a token that was sent in a URL.")
-					}
-				}
-			}
-			scheme, secret, ok := strings.Cut(r.Header.Get(echo.HeaderAuthorization), " ")
-			if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
-				return unauthorized(c, "unauthorized", "Send an API token as Authorization: Bearer <token>.")
-			}
-			t, err := s.tokens.Authenticate(r.Context(), strings.TrimSpace(secret))
-			if err != nil {
-				if agentd.ErrorClass(err) == agentd.EUNAUTHORIZED {
-					return unauthorized(c, agentd.ErrorCode(err), agentd.ErrorMessage(err))
-				}
+			if err := refuseURLToken(c); err != nil {
 				return err
 			}
-			if wait := s.limits.reserve(t.ID); wait > 0 {
-				c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-				return agentd.Errorf(agentd.ERATELIMITED, "rate_limited", "Too many requests with this token; try again in %d s.", int(math.Ceil(wait.Seconds())))
-			}
-			if !t.Has(scope) {
-				return agentd.Errorf(agentd.EFORBIDDEN, "insufficient_scope", "This token lacks the %q scope.", scope)
+			t, err := s.authenticate(c, c.Request().Header.Get(echo.HeaderAuthorization), scope)
+			if err != nil {
+				return err
 			}
 			c.Set(tokenKey, t)
 			return next(c)
 		}
 	}
+}
+
+// refuseURLToken refuses a request that carries a token in its URL.
+func refuseURLToken(c echo.Context) error {
+	for name, vals := range c.Request().URL.Query() {
+		for _, v := range vals {
+			if strings.HasPrefix(v, notify.TokenPrefix) || slices.ContainsFunc(urlTokenParams, func(p string) bool { return strings.EqualFold(p, name) }) {
+				return unauthorized(c, "token_in_url", "API tokens go in the Authorization header (Bearer), never in the URL. Revoke a token that was sent in a URL.")
+			}
+		}
+	}
+	return nil
+}
+
+// authenticate checks an Authorization header value: the token, its rate and its scope.
+func (s *Surface) authenticate(c echo.Context, header string, scope notify.Scope) (notify.Token, error) {
+	scheme, secret, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
+		return notify.Token{}, unauthorized(c, "unauthorized", "Send an API token as Authorization: Bearer <token>.")
+	}
+	t, err := s.tokens.Authenticate(c.Request().Context(), strings.TrimSpace(secret))
+	if err != nil {
+		if agentd.ErrorClass(err) == agentd.EUNAUTHORIZED {
+			return t, unauthorized(c, agentd.ErrorCode(err), agentd.ErrorMessage(err))
+		}
+		return t, err
+	}
+	if wait := s.limits.reserve(t.ID); wait > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		return t, agentd.Errorf(agentd.ERATELIMITED, "rate_limited", "Too many requests with this token; try again in %d s.", int(math.Ceil(wait.Seconds())))
+	}
+	if !t.Has(scope) {
+		return t, agentd.Errorf(agentd.EFORBIDDEN, "insufficient_scope", "This token lacks the %q scope.", scope)
+	}
+	return t, nil
 }
 
 // unauthorized is a 401 that tells the client how to authenticate (RFC 6750).
