@@ -47,9 +47,22 @@ func consoleFor(t *testing.T, tab context.Context, base, username string) {
 	poll(t, tab, "console of "+username, `document.getElementById('console-status')?.textContent === 'Connected.'`)
 }
 
+// click clicks the element css selects. The console redraws live: when the element found was
+// replaced before the click reached it (Chromium: "Could not find node with given id"), it
+// clicks the new one, as a person would, a few times at most.
 func click(t *testing.T, tab context.Context, css string) {
 	t.Helper()
-	browse(t, tab, chromedp.WaitVisible(chromedp.CSS(css)), chromedp.Click(chromedp.CSS(css)))
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(tab, 30*time.Second)
+		err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(css)), chromedp.Click(chromedp.CSS(css)))
+		cancel()
+		if err == nil {
+			return
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "Could not find node with given id") {
+			t.Fatalf("browser: click %s: %v", css, err)
+		}
+	}
 }
 
 func jsString(s string) string { b, _ := json.Marshal(s); return string(b) }
