@@ -14,14 +14,15 @@ import (
 type Housekeeping interface {
 	PruneCommands(ctx context.Context, olderThan time.Duration) (int64, error)
 	PruneWebSessions(ctx context.Context) (int64, error)
+	PruneEvents(ctx context.Context, olderThan time.Duration) (int64, error)
 }
 
-// queueHousekeeping has two workers per node, one per prune kind, so both jobs of a round are
+// queueHousekeeping has three workers per node, one per prune kind, so both jobs of a round are
 // fetched by one poll; the unique insert options already keep the same prune from running twice
 // at once anywhere, and chat traffic keeps the rest of the pool.
 const (
 	queueHousekeeping      = "housekeeping"
-	housekeepingMaxWorkers = 2
+	housekeepingMaxWorkers = 3
 )
 
 // pruneTimeout bounds one prune. River's default of a minute could cut off the first run over a
@@ -52,6 +53,11 @@ func (pruneWebSessionsArgs) Kind() string                 { return "prune_web_se
 func (pruneWebSessionsArgs) InsertOpts() river.InsertOpts { return pruneInsertOpts() }
 
 // pruneWorker runs one prune and logs what it removed.
+type pruneEventsArgs struct{}
+
+func (pruneEventsArgs) Kind() string                 { return "prune_integration_events" }
+func (pruneEventsArgs) InsertOpts() river.InsertOpts { return pruneInsertOpts() }
+
 type pruneWorker[T river.JobArgs] struct {
 	river.WorkerDefaults[T]
 	table  string
@@ -84,6 +90,11 @@ func addHousekeeping(workers *river.Workers, store Housekeeping, cfg Config, log
 		prune:  store.PruneWebSessions,
 		logger: logger,
 	})
+	river.AddWorker(workers, &pruneWorker[pruneEventsArgs]{
+		table:  "integration_events",
+		prune:  func(ctx context.Context) (int64, error) { return store.PruneEvents(ctx, cfg.EventRetention) },
+		logger: logger,
+	})
 	every := river.PeriodicInterval(cfg.PruneInterval)
 	// RunOnStart: a newly elected leader prunes at once instead of an interval later, so
 	// frequent restarts (deploys) cannot keep postponing it.
@@ -91,5 +102,6 @@ func addHousekeeping(workers *river.Workers, store Housekeeping, cfg Config, log
 	return []*river.PeriodicJob{
 		river.NewPeriodicJob(every, func() (river.JobArgs, *river.InsertOpts) { return pruneCommandsArgs{}, nil }, opts),
 		river.NewPeriodicJob(every, func() (river.JobArgs, *river.InsertOpts) { return pruneWebSessionsArgs{}, nil }, opts),
+		river.NewPeriodicJob(every, func() (river.JobArgs, *river.InsertOpts) { return pruneEventsArgs{}, nil }, opts),
 	}
 }

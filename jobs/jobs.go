@@ -26,6 +26,7 @@ import (
 // Config is the tunable part of the background jobs (docs/configuration.md).
 type Config struct {
 	CommandRetention time.Duration // how long a client command's result is kept, so its id is honoured
+	EventRetention   time.Duration // how long integration events (and their webhook deliveries) are kept
 	PruneInterval    time.Duration // how often the housekeeping jobs run
 }
 
@@ -33,7 +34,9 @@ type Config struct {
 var DefaultConfig = Config{
 	// The customer library retries a command only within a live session, so a day is generous.
 	CommandRetention: 24 * time.Hour,
-	PruneInterval:    time.Hour,
+	// A month of events: an integrator down for weeks still catches up from its last position.
+	EventRetention: 30 * 24 * time.Hour,
+	PruneInterval:  time.Hour,
 }
 
 // fetchPollInterval is how often a node looks for available jobs. The client is poll-only (see
@@ -76,6 +79,9 @@ func New(deps Deps) (*Runner, error) {
 	}
 	if cfg.PruneInterval <= 0 {
 		cfg.PruneInterval = DefaultConfig.PruneInterval
+	}
+	if cfg.EventRetention <= 0 {
+		cfg.EventRetention = DefaultConfig.EventRetention
 	}
 	logger := deps.Logger.With("component", "jobs")
 	workers := river.NewWorkers()

@@ -46,6 +46,8 @@ func (s *fakeStore) PruneWebSessions(context.Context) (int64, error) {
 	return 0, s.err
 }
 
+func (s *fakeStore) PruneEvents(context.Context, time.Duration) (int64, error) { return 0, s.err }
+
 func (s *fakeStore) counts() (commands, sessions int, retention time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

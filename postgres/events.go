@@ -174,6 +174,19 @@ func (s *EventStore) Head(ctx context.Context) (notify.Position, error) {
 	return notify.Position{Tx: uint64(tx), N: n}, nil
 }
 
+// Pruned returns the newest position pruned (zero when none was): events at or before it are gone.
+func (s *EventStore) Pruned(ctx context.Context) (notify.Position, error) {
+	var tx, n int64
+	err := s.db.Pool.QueryRow(ctx, `SELECT tx_id::text::bigint, id FROM integration_events_pruned`).Scan(&tx, &n)
+	if noRows(err) {
+		return notify.Position{}, nil
+	}
+	if err != nil {
+		return notify.Position{}, translate(err)
+	}
+	return notify.Position{Tx: uint64(tx), N: n}, nil
+}
+
 // TxEvents returns the events one transaction wrote, in order (the webhook dispatch job's read).
 func (s *EventStore) TxEvents(ctx context.Context, tx uint64) ([]notify.Event, error) {
 	rows, err := s.db.Pool.Query(ctx, `SELECT `+eventColumns+eventFrom+` WHERE e.tx_id = $1::xid8 ORDER BY e.id`, fmt.Sprint(tx))

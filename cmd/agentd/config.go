@@ -46,6 +46,8 @@ type Config struct {
 	// provider unless AGENTD_COBROWSE_URL names one.
 	Dev            bool
 	allowedOrigins string
+	// eventRetention is AGENTD_EVENT_RETENTION as given; load parses it into Jobs.
+	eventRetention string
 	// commandRetention is AGENTD_COMMAND_RETENTION as given; load parses it into Jobs.
 	commandRetention string
 	// webhookRotation is AGENTD_WEBHOOK_ROTATION_WINDOW as given; loadWebhooks parses it.
@@ -94,6 +96,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.MetricsToken, "metrics-token", env("AGENTD_METRICS_TOKEN", ""), "bearer token for /metrics; without it only loopback may scrape (AGENTD_METRICS_TOKEN)")
 	fs.StringVar(&c.LogFormat, "log-format", env("AGENTD_LOG_FORMAT", "text"), "log format: text or json (AGENTD_LOG_FORMAT)")
 	fs.StringVar(&c.webhookRotation, "webhook-rotation-window", env("AGENTD_WEBHOOK_ROTATION_WINDOW", ""), "how long a rotated-out webhook secret still signs deliveries; default 24h (AGENTD_WEBHOOK_ROTATION_WINDOW)")
+	fs.StringVar(&c.eventRetention, "event-retention", env("AGENTD_EVENT_RETENTION", ""), "how long integration events (the event stream, webhook deliveries) are kept; default 720h (AGENTD_EVENT_RETENTION)")
 	fs.StringVar(&c.commandRetention, "command-retention", env("AGENTD_COMMAND_RETENTION", ""), "how long a customer command id is honoured before its stored result is pruned; default 24h (AGENTD_COMMAND_RETENTION)")
 }
 
@@ -202,6 +205,16 @@ func (c *Config) load() error {
 	}
 	if c.Jobs.CommandRetention <= 0 {
 		c.Jobs.CommandRetention = jobs.DefaultConfig.CommandRetention
+	}
+	if v := cmp.Or(c.eventRetention, env("AGENTD_EVENT_RETENTION", "")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return errors.New("AGENTD_EVENT_RETENTION must be a positive duration such as 720h")
+		}
+		c.Jobs.EventRetention = d
+	}
+	if c.Jobs.EventRetention <= 0 {
+		c.Jobs.EventRetention = jobs.DefaultConfig.EventRetention
 	}
 	if c.Jobs.PruneInterval <= 0 {
 		c.Jobs.PruneInterval = jobs.DefaultConfig.PruneInterval

@@ -32,6 +32,7 @@ func TestConfigErrors(t *testing.T) {
 		"ErrBadLogFormat":   {[]string{"serve", "--database-url=postgres://x@127.0.0.1/x", "--log-format=xml"}, "AGENTD_LOG_FORMAT"},
 		"ErrUnknownCommand": {[]string{"launch"}, "unknown command"},
 		"ErrBadRetention":   {[]string{"serve", "--database-url=postgres://x@127.0.0.1/x", "--command-retention=forever"}, "AGENTD_COMMAND_RETENTION must be a positive duration"},
+		"ErrEventRetention": {[]string{"serve", "--database-url=postgres://x@127.0.0.1/x", "--event-retention=a-month"}, "AGENTD_EVENT_RETENTION must be a positive duration"},
 		"ErrZeroRetention":  {[]string{"serve", "--database-url=postgres://x@127.0.0.1/x", "--command-retention=0s"}, "AGENTD_COMMAND_RETENTION must be a positive duration"},
 		"ErrStrayArgument":  {[]string{"serve", "--database-url=postgres://x@127.0.0.1/x", "extra"}, "unexpected argument"},
 	} {

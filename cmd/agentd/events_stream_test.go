@@ -321,3 +321,44 @@ func TestEventStreamShutdown(t *testing.T) {
 		t.Fatalf("stream at shutdown: %v, want 1001", err)
 	}
 }
+
+// TestEventStreamPruned: events older than the retention are pruned with their deliveries; a
+// stream resumed from before the newest pruned position is told so (position_expired) instead of
+// silently missing events, and one from 0 gets what is kept.
+func TestEventStreamPruned(t *testing.T) {
+	t.Parallel()
+	m := startNode(t, newDB(t), func(c *Config) { c.Router.RouteInterval = 20 * time.Millisecond })
+	ctx := context.Background()
+	u := newAgent(t, m, "olga", 2)
+	ready(t, m, u)
+	c, id := acceptedChat(t, m, u, nil)
+	mustOK(t, c.do("send_message", map[string]any{"text": "old"}))
+	old := chatEvents(t, m, id)
+	if _, err := m.DB.Pool.Exec(ctx, `UPDATE integration_events SET created_at = now() - interval '40 days'`); err != nil {
+		t.Fatal(err)
+	}
+	mustOK(t, c.do("send_message", map[string]any{"text": "new"}))
+	n, err := m.DB.PruneEvents(ctx, 30*24*time.Hour)
+	if err != nil || n != int64(len(old)) {
+		t.Fatalf("pruned %d (%v), want the %d old events", n, err, len(old))
+	}
+	token := apiToken(t, m, "ev", "events", "")
+	_, resp, err := dialStream(t, m, url.Values{"from": {old[0].Position.String()}}, token)
+	if err == nil || resp.StatusCode != http.StatusConflict {
+		t.Fatalf("resume from a pruned position: %v %v, want 409", err, resp)
+	}
+	var body struct{ Error struct{ Code string } }
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	if body.Error.Code != "position_expired" {
+		t.Fatalf("code %q, want position_expired", body.Error.Code)
+	}
+	s, _ := openStream(t, m, url.Values{"from": {"0"}, "interaction": {id}, "types": {"message.created"}}, token)
+	if got := texts(s.until("the kept message", messages(1))); !slices.Equal(got, []string{"new"}) {
+		t.Fatalf("from 0 after the prune: %v, want [new]", got)
+	}
+	// Resuming from the last pruned position itself loses nothing: allowed.
+	if _, _, err := dialStream(t, m, url.Values{"from": {old[len(old)-1].Position.String()}}, token); err != nil {
+		t.Fatalf("resume from the newest pruned position: %v", err)
+	}
+}

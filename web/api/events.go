@@ -25,6 +25,7 @@ import (
 type Events interface {
 	Events(ctx context.Context, after notify.Position, f notify.Filter, limit int) ([]notify.Event, error)
 	Head(ctx context.Context) (notify.Position, error)
+	Pruned(ctx context.Context) (notify.Position, error)
 }
 
 const (
@@ -206,6 +207,14 @@ func (s *Surface) resolve(ctx context.Context, t notify.Token, sub subscription)
 	pos, err := notify.ParsePosition(sub.From)
 	if err != nil {
 		return f, pos, agentd.Errorf(agentd.EINVALID, "invalid_position", "from must be a position from an event, 0 for the start, or now.")
+	}
+	pruned, err := s.events.Pruned(ctx)
+	if err != nil {
+		return f, pos, err
+	}
+	if pos != (notify.Position{}) && pos.Less(pruned) {
+		return f, pos, agentd.Errorf(agentd.ECONFLICT, "position_expired",
+			"Events after that position were pruned (AGENTD_EVENT_RETENTION); resume from 0 for every event kept, or from now.")
 	}
 	return f, pos, nil
 }
