@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"regexp"
 	"strings"
 	"time"
 
@@ -46,12 +47,15 @@ func errTokenNotFound() error {
 	return agentd.Errorf(agentd.ENOTFOUND, "token_not_found", "No live token has that name.")
 }
 
+// tokenName is the name a token may have (the table's check).
+var tokenName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
 // CreateToken stores a new token named name with scopes, bound to username when it is not
 // empty, and returns the secret (shown once) with the stored token.
 func (s *TokenStore) CreateToken(ctx context.Context, name string, scopes []notify.Scope, username string) (string, notify.Token, error) {
 	name = strings.TrimSpace(name)
-	if name == "" || len(name) > 64 {
-		return "", notify.Token{}, agentd.Errorf(agentd.EINVALID, "invalid_argument", "A token needs a name of 1 to 64 letters, digits, '.', '_' or '-'.")
+	if !tokenName.MatchString(name) {
+		return "", notify.Token{}, agentd.Errorf(agentd.EINVALID, "invalid_argument", "A token needs a name of 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit.")
 	}
 	if len(scopes) == 0 {
 		scopes = []notify.Scope{notify.ScopeRead}
