@@ -59,7 +59,9 @@ type Surface struct {
 }
 
 // New returns the admin surface.
-func New(d Deps) *Surface { return &Surface{admin: d.Admin, auth: d.Auth, webhooks: d.Webhooks, tokens: d.Tokens} }
+func New(d Deps) *Surface {
+	return &Surface{admin: d.Admin, auth: d.Auth, webhooks: d.Webhooks, tokens: d.Tokens}
+}
 
 // serviceFormLimit is the service form's body limit. The form carries a whole strategy: routed
 // UserData whose values may each take 4096 bytes (three times as many URL-encoded), survey
