@@ -114,6 +114,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.Config.Dev && m.Config.Agent.CoBrowseURL == "" {
 		m.Config.Agent.CoBrowseURL = devtools.CoBrowseURL(strings.TrimRight(m.Config.Agent.PublicURL, "/"))
 	}
+	m.coBrowseKey()
 	cfg, logger := m.Config, m.Logger
 
 	// Realtime: the hub and the mailboxes come first, since the stores announce to them.
@@ -154,7 +155,7 @@ func (m *Main) Run(ctx context.Context) error {
 		api.New(api.Deps{Tokens: m.Tokens, Store: postgres.NewAPIStore(m.DB), Chat: m.Chat, History: m.History, Config: cfg.API, Logger: logger}),
 	}
 	if cfg.Dev {
-		surfaces = append(surfaces, devtools.New())
+		surfaces = append(surfaces, devtools.New(cfg.Agent.CoBrowseContextKey))
 	}
 	m.Server = web.NewServer(web.ServerDeps{Logger: logger, Metrics: metrics, Auth: auth, Ready: m.ready, FrameSrc: cfg.Agent.CoBrowseURL,
 		Surfaces: surfaces})

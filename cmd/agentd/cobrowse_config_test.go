@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"agentd/notify"
+)
+
+// TestCoBrowseContextConfig: a co-browse context key shorter than 32 bytes or a bad TTL stops
+// agentd with one line naming the setting; a good key and TTL are used; without a key each node
+// signs with a random one of its own. Not parallel: it sets environment variables.
+func TestCoBrowseContextConfig(t *testing.T) {
+	serve := []string{"serve", "--database-url=postgres://x@127.0.0.1/x"}
+	for name, tc := range map[string]struct{ env, value, want string }{
+		"ErrShortKey": {"AGENTD_COBROWSE_CONTEXT_KEY", strings.Repeat("k", 31), "AGENTD_COBROWSE_CONTEXT_KEY must be at least 32 bytes"},
+		"ErrBadTTL":   {"AGENTD_COBROWSE_CONTEXT_TTL", "soon", "AGENTD_COBROWSE_CONTEXT_TTL must be a positive duration"},
+		"ErrZeroTTL":  {"AGENTD_COBROWSE_CONTEXT_TTL", "0s", "AGENTD_COBROWSE_CONTEXT_TTL must be a positive duration"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv(tc.env, tc.value)
+			err := run(context.Background(), serve)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error %v: want one line containing %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("Set", func(t *testing.T) {
+		key := strings.Repeat("k", 32)
+		t.Setenv("AGENTD_COBROWSE_CONTEXT_KEY", key)
+		t.Setenv("AGENTD_COBROWSE_CONTEXT_TTL", "90s")
+		var c Config
+		if err := c.loadCoBrowse(); err != nil || c.Agent.CoBrowseContextKey != key || c.Agent.CoBrowseContextTTL != 90*time.Second {
+			t.Fatalf("%+v %v", c.Agent, err)
+		}
+	})
+	var c Config
+	if err := c.loadCoBrowse(); err != nil || c.Agent.CoBrowseContextKey != "" || c.Agent.CoBrowseContextTTL != notify.CoBrowseContextTTL {
+		t.Fatalf("defaults: %+v, %v", c.Agent, err)
+	}
+	cb := func(c *Config) { c.Agent.CoBrowseURL = "https://cb.example/join?ctx={context}" }
+	db := newDB(t)
+	a, b := startNode(t, db, cb), startNode(t, db, cb)
+	ka, kb := a.Config.Agent.CoBrowseContextKey, b.Config.Agent.CoBrowseContextKey
+	if len(ka) < notify.CoBrowseKeyMinLen || len(kb) < notify.CoBrowseKeyMinLen || ka == kb {
+		t.Fatalf("random keys of %d and %d bytes, equal: %v", len(ka), len(kb), ka == kb)
+	}
+}
