@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -40,11 +41,20 @@ func TestCoBrowseContextConfig(t *testing.T) {
 	if err := c.loadCoBrowse(); err != nil || c.Agent.CoBrowseContextKey != "" || c.Agent.CoBrowseContextTTL != notify.CoBrowseContextTTL {
 		t.Fatalf("defaults: %+v, %v", c.Agent, err)
 	}
-	cb := func(c *Config) { c.Agent.CoBrowseURL = "https://cb.example/join?ctx={context}" }
+	// Without a key each node makes its own, and warns when the template uses {context}.
 	db := newDB(t)
-	a, b := startNode(t, db, cb), startNode(t, db, cb)
-	ka, kb := a.Config.Agent.CoBrowseContextKey, b.Config.Agent.CoBrowseContextKey
+	var logs [3]lockedBuffer
+	nodes := make([]*Main, 3)
+	for i, tmpl := range []string{"https://cb.example/join?ctx={context}", "https://cb.example/join?ctx={context}", "https://cb.example/join/{CoBrowseSessionId}"} {
+		nodes[i] = startNodeWith(t, db, func(m *Main) { m.Logger = slog.New(slog.NewTextHandler(&logs[i], nil)) },
+			func(c *Config) { c.Agent.CoBrowseURL = tmpl })
+	}
+	ka, kb := nodes[0].Config.Agent.CoBrowseContextKey, nodes[1].Config.Agent.CoBrowseContextKey
 	if len(ka) < notify.CoBrowseKeyMinLen || len(kb) < notify.CoBrowseKeyMinLen || ka == kb {
 		t.Fatalf("random keys of %d and %d bytes, equal: %v", len(ka), len(kb), ka == kb)
+	}
+	const warning = "AGENTD_COBROWSE_CONTEXT_KEY is not set: co-browse contexts are signed with a random key"
+	if !strings.Contains(logs[0].String(), "level=WARN") || !strings.Contains(logs[0].String(), warning) || strings.Contains(logs[2].String(), warning) {
+		t.Fatalf("logs with {context}: %q; without: %q", logs[0].String(), logs[2].String())
 	}
 }
