@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"agentd"
 	"agentd/chat"
+	"agentd/notify"
 )
 
 func TestParseRole(t *testing.T) {
@@ -320,10 +322,41 @@ func TestCoBrowseURL(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := NewService(Deps{Config: Config{CoBrowseURL: tt.tmpl}})
-			if got := s.CoBrowseURL(tt.sessionID, "i-1"); got != tt.want {
+			if got := s.CoBrowseURL(User{ID: 3}, tt.sessionID, "i-1"); got != tt.want {
 				t.Errorf("CoBrowseURL = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestCoBrowseURLContext: {context} becomes a context signed with the configured key that
+// verifies and names the agent, the interaction and the session, valid for the configured TTL;
+// the other placeholders are expanded as before, and an id cannot inject a placeholder.
+func TestCoBrowseURLContext(t *testing.T) {
+	const key = "0123456789abcdef0123456789abcdef"
+	now := time.Unix(1_800_000_000, 0)
+	s := NewService(Deps{Now: func() time.Time { return now }, Config: Config{
+		CoBrowseURL: "https://cb.example/join/{CoBrowseSessionId}?chat={interactionId}&ctx={context}", CoBrowseContextKey: key, CoBrowseContextTTL: 5 * time.Minute}})
+	u := User{ID: 42, Username: "alice", DisplayName: "Alice <A>"}
+	got := s.CoBrowseURL(u, "{context}", "i-9")
+	parsed, err := url.Parse(got)
+	if err != nil || parsed.Path != "/join/{context}" || parsed.Query().Get("chat") != "i-9" {
+		t.Fatalf("URL %q (%v)", got, err)
+	}
+	c, err := notify.VerifyCoBrowseContext([]byte(key), parsed.Query().Get("ctx"), now.Add(5*time.Minute-time.Second))
+	if err != nil {
+		t.Fatalf("the context does not verify: %v (%q)", err, got)
+	}
+	want := notify.CoBrowseContext{Issuer: "agentd", InteractionID: "i-9", SessionID: "{context}",
+		Agent: notify.CoBrowseAgent{ID: 42, Username: "alice", Name: "Alice <A>"}, IssuedAt: now.Unix(), ExpiresAt: now.Add(5 * time.Minute).Unix()}
+	if c != want {
+		t.Fatalf("claims %+v, want %+v", c, want)
+	}
+	if _, err := notify.VerifyCoBrowseContext([]byte(key), parsed.Query().Get("ctx"), now.Add(5*time.Minute)); agentd.ErrorCode(err) != "cobrowse_context_expired" {
+		t.Fatalf("after the TTL: %v", err)
+	}
+	if _, err := notify.VerifyCoBrowseContext([]byte("another key of thirty-two bytes!"), parsed.Query().Get("ctx"), now); err == nil {
+		t.Fatal("the context verifies with another key")
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"agentd"
 	"agentd/chat"
+	"agentd/notify"
 	"agentd/userdata"
 )
 
@@ -57,9 +58,13 @@ type Chats interface {
 type Config struct {
 	// PublicURL is agentd's base URL as customers reach it, for survey links.
 	PublicURL string
-	// CoBrowseURL is the co-browse provider's URL template ({CoBrowseSessionId}, {interactionId});
-	// empty when no provider is configured.
+	// CoBrowseURL is the co-browse provider's URL template ({CoBrowseSessionId}, {interactionId},
+	// {context}); empty when no provider is configured (docs/cobrowse.md).
 	CoBrowseURL string
+	// CoBrowseContextKey signs the {context} placeholder's token (notify.SignCoBrowseContext).
+	CoBrowseContextKey string
+	// CoBrowseContextTTL is how long a context verifies; notify.CoBrowseContextTTL when 0.
+	CoBrowseContextTTL time.Duration
 }
 
 // Service is an agent's work on chats: presence, offers, the chat itself (messages, typing,
@@ -352,15 +357,19 @@ func (s *Service) Transfer(ctx context.Context, u User, interactionID string, ta
 	return err
 }
 
-// CoBrowseURL returns the provider URL for a co-browse session id, or "" when no provider is
-// configured.
-func (s *Service) CoBrowseURL(sessionID, interactionID string) string {
+// CoBrowseURL returns the provider URL for agent u joining co-browse session sessionID of an
+// interaction, or "" when no provider is configured. {context} becomes a fresh signed context
+// (docs/cobrowse.md) naming u, the interaction and the session.
+func (s *Service) CoBrowseURL(u User, sessionID, interactionID string) string {
 	if s.cfg.CoBrowseURL == "" {
 		return ""
 	}
-	return Expand(s.cfg.CoBrowseURL, map[string]string{
-		"CoBrowseSessionId": urlEscape(sessionID), "interactionId": urlEscape(interactionID),
-	})
+	vars := map[string]string{"CoBrowseSessionId": urlEscape(sessionID), "interactionId": urlEscape(interactionID)}
+	if strings.Contains(s.cfg.CoBrowseURL, "{context}") {
+		vars["context"] = urlEscape(notify.SignCoBrowseContext([]byte(s.cfg.CoBrowseContextKey),
+			notify.CoBrowseAgent{ID: u.ID, Username: u.Username, Name: u.DisplayName}, interactionID, sessionID, s.now(), s.cfg.CoBrowseContextTTL))
+	}
+	return Expand(s.cfg.CoBrowseURL, vars)
 }
 
 func urlEscape(s string) string {

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"regexp"
 	"strings"
 	"time"
 
@@ -46,12 +47,23 @@ func errTokenNotFound() error {
 	return agentd.Errorf(agentd.ENOTFOUND, "token_not_found", "No live token has that name.")
 }
 
+// tokenName is the name a token may have (the table's check).
+var tokenName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
 // CreateToken stores a new token named name with scopes, bound to username when it is not
-// empty, and returns the secret (shown once) with the stored token.
+// empty, and returns the secret (shown once) with the stored token. Audited as token.create
+// by agentd (the CLI).
 func (s *TokenStore) CreateToken(ctx context.Context, name string, scopes []notify.Scope, username string) (string, notify.Token, error) {
+	return s.CreateTokenAudited(ctx, 0, name, scopes, username)
+}
+
+// CreateTokenAudited is CreateToken audited as token.create by the user actorID (0: agentd),
+// in the same commit; the audit row carries the scopes, the bound user and the prefix, never
+// the secret.
+func (s *TokenStore) CreateTokenAudited(ctx context.Context, actorID int64, name string, scopes []notify.Scope, username string) (string, notify.Token, error) {
 	name = strings.TrimSpace(name)
-	if name == "" || len(name) > 64 {
-		return "", notify.Token{}, agentd.Errorf(agentd.EINVALID, "invalid_argument", "A token needs a name of 1 to 64 letters, digits, '.', '_' or '-'.")
+	if !tokenName.MatchString(name) {
+		return "", notify.Token{}, agentd.Errorf(agentd.EINVALID, "invalid_argument", "A token needs a name of 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit.")
 	}
 	if len(scopes) == 0 {
 		scopes = []notify.Scope{notify.ScopeRead}
@@ -84,8 +96,10 @@ func (s *TokenStore) CreateToken(ctx context.Context, name string, scopes []noti
 		if err != nil {
 			return err
 		}
-		t, err = pgx.CollectExactlyOneRow(rows, scanToken)
-		return err
+		if t, err = pgx.CollectExactlyOneRow(rows, scanToken); err != nil {
+			return err
+		}
+		return audit(ctx, tx, actorID, "token.create", t.Name, map[string]any{"scopes": strs, "user": t.Username, "prefix": t.Prefix})
 	})
 	if err != nil {
 		return "", notify.Token{}, err
@@ -104,16 +118,22 @@ func (s *TokenStore) Tokens(ctx context.Context) ([]notify.Token, error) {
 }
 
 // RevokeToken revokes the live token named name; it stops working at once on every node.
+// Audited as token.revoke by agentd (the CLI).
 func (s *TokenStore) RevokeToken(ctx context.Context, name string) error {
-	tag, err := s.db.Pool.Exec(ctx, `UPDATE api_tokens SET revoked_at = $2 WHERE lower(name) = lower($1) AND revoked_at IS NULL`,
-		strings.TrimSpace(name), s.now())
-	if err != nil {
-		return translate(err)
-	}
-	if tag.RowsAffected() == 0 {
-		return errTokenNotFound()
-	}
-	return nil
+	return s.RevokeTokenAudited(ctx, 0, name)
+}
+
+// RevokeTokenAudited is RevokeToken audited as token.revoke by the user actorID (0: agentd).
+func (s *TokenStore) RevokeTokenAudited(ctx context.Context, actorID int64, name string) error {
+	return s.db.inTx(ctx, func(tx pgx.Tx) error {
+		var stored string
+		err := tx.QueryRow(ctx, `UPDATE api_tokens SET revoked_at = $2 WHERE lower(name) = lower($1) AND revoked_at IS NULL
+			RETURNING name`, strings.TrimSpace(name), s.now()).Scan(&stored)
+		if err != nil {
+			return translate(err, errTokenNotFound())
+		}
+		return audit(ctx, tx, actorID, "token.revoke", stored, nil)
+	})
 }
 
 // lastUsedEvery is how often a token's last use is written: not on every request.

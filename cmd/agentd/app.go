@@ -114,6 +114,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.Config.Dev && m.Config.Agent.CoBrowseURL == "" {
 		m.Config.Agent.CoBrowseURL = devtools.CoBrowseURL(strings.TrimRight(m.Config.Agent.PublicURL, "/"))
 	}
+	m.coBrowseKey()
 	cfg, logger := m.Config, m.Logger
 
 	// Realtime: the hub and the mailboxes come first, since the stores announce to them.
@@ -151,13 +152,13 @@ func (m *Main) Run(ctx context.Context) error {
 		customer.New(customer.Deps{Config: cfg.Customer, PublicURL: cfg.Agent.PublicURL, Chat: m.Chat, Sockets: m.Sockets, Positions: positions, Metrics: metrics, Logger: logger}),
 		console.New(console.Deps{Desk: m.Agents, Accounts: m.Accounts, History: m.History, Chat: m.Chat, Auth: auth,
 			Sockets: m.Sockets, Metrics: metrics, Logger: logger}),
-		admin.New(admin.Deps{Admin: m.Admin, Auth: auth, Webhooks: m.Webhooks}),
+		admin.New(admin.Deps{Admin: m.Admin, Auth: auth, Webhooks: m.Webhooks, Tokens: m.Tokens}),
 		survey.New(survey.Deps{Surveys: m.Surveys, Cookies: auth.Cookies()}),
 		api.New(api.Deps{Tokens: m.Tokens, Store: postgres.NewAPIStore(m.DB), Chat: m.Chat, History: m.History, Config: cfg.API, Logger: logger,
 			Events: postgres.NewEventStore(m.DB), Sockets: m.Sockets, Streams: streams}),
 	}
 	if cfg.Dev {
-		surfaces = append(surfaces, devtools.New())
+		surfaces = append(surfaces, devtools.New(cfg.Agent.CoBrowseContextKey))
 	}
 	m.Server = web.NewServer(web.ServerDeps{Logger: logger, Metrics: metrics, Auth: auth, Ready: m.ready, FrameSrc: cfg.Agent.CoBrowseURL,
 		Surfaces: surfaces})

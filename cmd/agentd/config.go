@@ -225,6 +225,9 @@ func (c *Config) load() error {
 	if err := c.loadWebhooks(); err != nil {
 		return err
 	}
+	if err := c.loadCoBrowse(); err != nil {
+		return err
+	}
 	for name, v := range map[string]string{"AGENTD_PUBLIC_URL": c.Agent.PublicURL, "AGENTD_COBROWSE_URL": c.Agent.CoBrowseURL} {
 		if v == "" {
 			continue

@@ -5,6 +5,7 @@
 //	agentd dev [flags]       run with a local Postgres it finds or starts, seeded for a demo
 //	agentd user add|list     manage agents, supervisors and admins
 //	agentd webhook add|list  manage webhook endpoints (docs/webhooks.md)
+//	agentd token create|list|revoke  manage API tokens (docs/api.md)
 package main
 
 import (
@@ -45,11 +46,13 @@ func run(ctx context.Context, args []string) error {
 		return runUser(ctx, args, os.Stdout)
 	case "webhook":
 		return runWebhook(ctx, args, os.Stdout)
+	case "token":
+		return runToken(ctx, args, os.Stdout)
 	case "help":
-		fmt.Println("usage: agentd [serve|migrate|dev|user|webhook] [flags]; agentd CMD -h for flags")
+		fmt.Println("usage: agentd [serve|migrate|dev|user|webhook|token] [flags]; agentd CMD -h for flags")
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (want serve, migrate, dev, user or webhook)", cmd)
+	return fmt.Errorf("unknown command %q (want serve, migrate, dev, user, webhook or token)", cmd)
 }
 
 func runServe(ctx context.Context, args []string) error {

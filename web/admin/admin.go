@@ -46,6 +46,8 @@ type Deps struct {
 	Auth  *web.Auth
 	// Webhooks, when set, serves /admin/webhooks (webhooks.go).
 	Webhooks Webhooks
+	// Tokens, when set, serves /admin/tokens (tokens.go).
+	Tokens Tokens
 }
 
 // Surface serves /admin.
@@ -53,10 +55,13 @@ type Surface struct {
 	admin    Admin
 	auth     *web.Auth
 	webhooks Webhooks
+	tokens   Tokens
 }
 
 // New returns the admin surface.
-func New(d Deps) *Surface { return &Surface{admin: d.Admin, auth: d.Auth, webhooks: d.Webhooks} }
+func New(d Deps) *Surface {
+	return &Surface{admin: d.Admin, auth: d.Auth, webhooks: d.Webhooks, tokens: d.Tokens}
+}
 
 // serviceFormLimit is the service form's body limit. The form carries a whole strategy: routed
 // UserData whose values may each take 4096 bytes (three times as many URL-encoded), survey
@@ -93,6 +98,9 @@ func (s *Surface) Register(e *echo.Echo) {
 	g.GET("/audit", s.handleAdminAudit)
 	if s.webhooks != nil {
 		s.registerWebhooks(g)
+	}
+	if s.tokens != nil {
+		s.registerTokens(g)
 	}
 }
 

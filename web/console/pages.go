@@ -146,7 +146,7 @@ func (s *Surface) panelView(ctx context.Context, u agent.User, a agent.Assignmen
 		return p, err
 	}
 	p.UserData = consoleUserData(in.ID, entries, p.Ended)
-	p.CoBrowse = s.coBrowseView(in.ID, entries, p.Ended)
+	p.CoBrowse = s.coBrowseView(u, in.ID, entries, p.Ended)
 	return p, nil
 }
 
@@ -213,7 +213,7 @@ func consoleUserData(interactionID string, entries []userdata.Entry, ended bool)
 	return v
 }
 
-func (s *Surface) coBrowseView(interactionID string, entries []userdata.Entry, ended bool) templates.CoBrowseView {
+func (s *Surface) coBrowseView(u agent.User, interactionID string, entries []userdata.Entry, ended bool) templates.CoBrowseView {
 	v := templates.CoBrowseView{InteractionID: interactionID, Ended: ended}
 	for _, e := range entries {
 		if e.Key == userdata.KeyCoBrowseSessionID {
@@ -222,7 +222,7 @@ func (s *Surface) coBrowseView(interactionID string, entries []userdata.Entry, e
 	}
 	if v.SessionID != "" {
 		v.Open = true
-		v.URL = s.desk.CoBrowseURL(v.SessionID, interactionID)
+		v.URL = s.desk.CoBrowseURL(u, v.SessionID, interactionID)
 	}
 	return v
 }

@@ -387,7 +387,7 @@ func (c *conn) render(ctx context.Context, d *web.Dirty, add func(kind, id strin
 			if err := add("replace", "ud-"+iid, templates.UserDataTable(consoleUserData(iid, entries, ch.ended))); err != nil {
 				return err
 			}
-			if err := add("html", "cobrowse-"+iid, templates.CoBrowse(s.coBrowseView(iid, entries, ch.ended))); err != nil {
+			if err := add("html", "cobrowse-"+iid, templates.CoBrowse(s.coBrowseView(c.user, iid, entries, ch.ended))); err != nil {
 				return err
 			}
 		}
@@ -472,7 +472,7 @@ func (c *conn) renderEnded(ctx context.Context, iid string, add func(kind, id st
 		{"html", "udform-" + iid, templates.UserDataForm(iid, true)},
 		{"html", "noticeform-" + iid, templates.NoticeForm(iid, true)},
 		{"replace", "ud-" + iid, templates.UserDataTable(consoleUserData(iid, entries, true))},
-		{"html", "cobrowse-" + iid, templates.CoBrowse(s.coBrowseView(iid, entries, true))},
+		{"html", "cobrowse-" + iid, templates.CoBrowse(s.coBrowseView(c.user, iid, entries, true))},
 		{"html", "console-status", templates.EndedStatus(nameOr(in.CustomerName), reasonLabel(in.EndReason))},
 	} {
 		if err := add(f.kind, f.id, f.comp); err != nil {

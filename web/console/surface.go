@@ -28,7 +28,7 @@ type Desk interface {
 	Strategy(ctx context.Context, serviceID int64) (agent.Strategy, error)
 	Services(ctx context.Context) ([]agent.ServiceInfo, error)
 	TransferAgents(ctx context.Context, u agent.User, service string) ([]agent.User, error)
-	CoBrowseURL(sessionID, interactionID string) string
+	CoBrowseURL(u agent.User, sessionID, interactionID string) string
 	Accept(ctx context.Context, u agent.User, interactionID string) (chat.Party, error)
 	PickUp(ctx context.Context, u agent.User, service string) (string, error)
 	Decline(ctx context.Context, u agent.User, interactionID string) error

@@ -5,9 +5,12 @@ package devtools
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"agentd"
+	"agentd/notify"
 	"agentd/web"
 	"agentd/web/templates"
 )
@@ -17,14 +20,18 @@ const CoBrowsePath = "/demo/cobrowse"
 
 // CoBrowseURL is the co-browse URL template of the demo provider on agentd at base.
 func CoBrowseURL(base string) string {
-	return base + CoBrowsePath + "?session={CoBrowseSessionId}&chat={interactionId}"
+	return base + CoBrowsePath + "?session={CoBrowseSessionId}&chat={interactionId}&context={context}"
 }
 
 // Surface serves the dev pages.
-type Surface struct{}
+type Surface struct {
+	key []byte
+	now func() time.Time
+}
 
-// New returns the dev pages' surface.
-func New() *Surface { return &Surface{} }
+// New returns the dev pages' surface; key verifies the co-browse contexts (docs/cobrowse.md),
+// handed over in-process.
+func New(key string) *Surface { return &Surface{key: []byte(key), now: time.Now} }
 
 // Register adds the dev routes.
 func (s *Surface) Register(e *echo.Echo) {
@@ -41,5 +48,16 @@ func (s *Surface) handleCoBrowse(c echo.Context) error {
 	h := c.Response().Header()
 	h.Set("X-Frame-Options", "SAMEORIGIN")
 	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'self'; base-uri 'none'; form-action 'none'")
-	return web.Render(c, http.StatusOK, templates.DemoCoBrowse(session, chat))
+	// Like a real provider, the page trusts only the signed context to say who is watching.
+	v := templates.DemoCoBrowseView{Session: session, Chat: chat}
+	if ctx, err := notify.VerifyCoBrowseContext(s.key, c.QueryParam("context"), s.now()); err != nil {
+		v.ContextError = agentd.ErrorMessage(err)
+	} else {
+		v.Agent = ctx.Agent.Name + " (" + ctx.Agent.Username + ")"
+		v.Verified = ctx.InteractionID == chat && ctx.SessionID == session
+		if !v.Verified {
+			v.ContextError = "The co-browse context is for another session."
+		}
+	}
+	return web.Render(c, http.StatusOK, templates.DemoCoBrowse(v))
 }
