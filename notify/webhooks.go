@@ -138,6 +138,7 @@ type WebhookStore interface {
 	// Redeliver puts a delivery back to pending with a new deliver job (same delivery id).
 	Redeliver(ctx context.Context, deliveryID string) (Delivery, error)
 	Deliveries(ctx context.Context, endpointID int64, limit int) ([]Delivery, error)
+	Delivery(ctx context.Context, deliveryID string) (Delivery, error)
 	Attempts(ctx context.Context, deliveryID string) ([]Attempt, error)
 	// CreateDeliveries creates the deliveries (and deliver jobs) of one transaction's events.
 	CreateDeliveries(ctx context.Context, tx uint64) (int, error)
@@ -399,6 +400,11 @@ func (w *Webhooks) Deliveries(ctx context.Context, endpointID int64, limit int) 
 		limit = 50
 	}
 	return w.store.Deliveries(ctx, endpointID, limit)
+}
+
+// Delivery returns one delivery with its last attempt's outcome.
+func (w *Webhooks) Delivery(ctx context.Context, deliveryID string) (Delivery, error) {
+	return w.store.Delivery(ctx, strings.TrimSpace(deliveryID))
 }
 
 // Attempts returns a delivery's attempts in order.

@@ -190,6 +190,14 @@ func (s *WebhookStore) delivery(ctx context.Context, id string) (notify.Delivery
 	return d, translate(err, errDeliveryNotFound())
 }
 
+// Delivery returns one delivery (ENOTFOUND delivery_not_found for an unknown id).
+func (s *WebhookStore) Delivery(ctx context.Context, id string) (notify.Delivery, error) {
+	if !validUUID(id) {
+		return notify.Delivery{}, errDeliveryNotFound()
+	}
+	return s.delivery(ctx, id)
+}
+
 // Deliveries returns an endpoint's latest deliveries, newest first.
 func (s *WebhookStore) Deliveries(ctx context.Context, endpointID int64, limit int) ([]notify.Delivery, error) {
 	rows, err := s.db.Pool.Query(ctx, `SELECT `+deliveryColumns+deliveryFrom+` WHERE d.endpoint_id = $1

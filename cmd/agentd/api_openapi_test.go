@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"github.com/gorilla/websocket"
@@ -75,13 +76,37 @@ func TestAPIDocumentMatchesRoutes(t *testing.T) {
 // TestAPIDocumentExamples calls every operation with the document's examples against a node with
 // real data, and checks the documented success status and the answer against its schema; then
 // without a token (401, the Error schema). The documented examples of answers must fit their
-// schemas too. The example interaction id cannot exist in a new database: the test puts a real
-// one in its place.
+// schemas too. The example ids cannot exist in a new database: the test puts real ones in their
+// place (pathID). The webhook operations take a token with the webhooks scope; the node may send
+// to loopback, where a receiver answers the test deliveries.
 func TestAPIDocumentExamples(t *testing.T) {
 	t.Parallel()
-	w := newAPIWorld(t)
+	w := newAPIWorld(t, hookConfig)
 	m := w.m
 	doc := openAPIDoc(t)
+	hooks := apiToken(t, m, "hooks", "webhooks", "")
+	rc := newReceiver(t, nil)
+	isHookOp := func(path string) bool {
+		return strings.HasPrefix(path, "/api/v1/webhooks") || strings.HasPrefix(path, "/api/v1/deliveries/")
+	}
+	// pathID is the real id an operation's {id} stands for: alice's chat for an interaction; for
+	// a webhook or a delivery, one made for this operation alone (an endpoint on the receiver, a
+	// test delivery to it), so that deleting one leaves the next operation its own.
+	pathID := func(t *testing.T, path string) string {
+		switch {
+		case strings.HasPrefix(path, "/api/v1/webhooks/"):
+			e, _ := addHook(t, m, rc.srv.URL)
+			return strconv.FormatInt(e.ID, 10)
+		case strings.HasPrefix(path, "/api/v1/deliveries/"):
+			e, _ := addHook(t, m, rc.srv.URL)
+			d, err := m.Webhooks.SendTest(context.Background(), e.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d.ID
+		}
+		return w.aliceChat
+	}
 	for _, o := range docOperations(doc) {
 		t.Run(o.method+" "+o.path, func(t *testing.T) {
 			if o.op["summary"] == nil || o.op["responses"] == nil {
@@ -119,7 +144,7 @@ func TestAPIDocumentExamples(t *testing.T) {
 				}
 				switch {
 				case in == "path" && name == "id":
-					path = strings.ReplaceAll(path, "{id}", w.aliceChat)
+					path = strings.ReplaceAll(path, "{id}", pathID(t, o.path))
 				case in == "query" && name == "interaction":
 					q.Set(name, w.aliceChat)
 				case in == "path":
@@ -162,7 +187,11 @@ func TestAPIDocumentExamples(t *testing.T) {
 				}
 				return
 			}
-			r := apiCall(t, m, o.method, path, w.full, body)
+			token := w.full
+			if isHookOp(o.path) {
+				token = hooks
+			}
+			r := apiCall(t, m, o.method, path, token, body)
 			if strconv.Itoa(r.status) != success {
 				t.Fatalf("%s %s: %d, documented %s: %s", o.method, path, r.status, success, r.raw)
 			}

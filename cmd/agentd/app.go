@@ -155,7 +155,7 @@ func (m *Main) Run(ctx context.Context) error {
 		admin.New(admin.Deps{Admin: m.Admin, Auth: auth, Webhooks: m.Webhooks, Tokens: m.Tokens}),
 		survey.New(survey.Deps{Surveys: m.Surveys, Cookies: auth.Cookies()}),
 		api.New(api.Deps{Tokens: m.Tokens, Store: postgres.NewAPIStore(m.DB), Chat: m.Chat, History: m.History, Config: cfg.API, Logger: logger,
-			Events: postgres.NewEventStore(m.DB), Sockets: m.Sockets, Streams: streams}),
+			Events: postgres.NewEventStore(m.DB), Sockets: m.Sockets, Streams: streams, Webhooks: m.Webhooks}),
 	}
 	if cfg.Dev {
 		surfaces = append(surfaces, devtools.New(cfg.Agent.CoBrowseContextKey))

@@ -1,7 +1,7 @@
 // Package api is the integrator REST API, /api/v1 (docs/api.md, and the OpenAPI document
 // openapi.json beside this file, served at /api/v1/openapi.json): interactions with their
-// transcript, UserData and notices, UserData writes and notices by integrations, and the agents'
-// presence. Every request but the document's carries an API token (Authorization: Bearer …);
+// transcript, UserData and notices, UserData writes and notices by integrations, the agents'
+// presence, the event stream, and the webhook endpoints with their deliveries. Every request but the document's carries an API token (Authorization: Bearer …);
 // every answer is JSON, errors included ({"error": {"code", "description"}}).
 package api
 
@@ -77,21 +77,24 @@ type Deps struct {
 	Store   Store
 	Chat    Chat
 	History History
-	Config  Config
-	Logger  *slog.Logger
+	// Webhooks manages the webhook endpoints and their deliveries (notify.Webhooks).
+	Webhooks Webhooks
+	Config   Config
+	Logger   *slog.Logger
 }
 
 // Surface serves /api/v1.
 type Surface struct {
-	tokens  Tokens
-	store   Store
-	chat    Chat
-	history History
-	limits  *tokenLimiter
-	logger  *slog.Logger
-	events  Events
-	sockets *web.Sockets
-	streams *Streams
+	tokens   Tokens
+	store    Store
+	chat     Chat
+	history  History
+	limits   *tokenLimiter
+	logger   *slog.Logger
+	events   Events
+	sockets  *web.Sockets
+	streams  *Streams
+	webhooks Webhooks
 }
 
 // New returns the API surface.
@@ -105,7 +108,7 @@ func New(d Deps) *Surface {
 	}
 	s := &Surface{tokens: d.Tokens, store: d.Store, chat: d.Chat, history: d.History,
 		limits: newTokenLimiter(cfg.Rate, cfg.Burst), logger: d.Logger,
-		events: d.Events, sockets: d.Sockets, streams: d.Streams}
+		events: d.Events, sockets: d.Sockets, streams: d.Streams, webhooks: d.Webhooks}
 	if s.streams == nil {
 		s.streams = NewStreams()
 	}
@@ -125,6 +128,16 @@ func (s *Surface) Register(e *echo.Echo) {
 	e.POST("/api/v1/interactions/:id/notices", s.handlePostNotice, readBody, write)
 	e.GET("/api/v1/agents", s.handleAgents, read)
 	e.GET("/api/v1/events", s.handleEvents)
+	hooks := s.require(notify.ScopeWebhooks)
+	e.GET("/api/v1/webhooks", s.handleWebhooks, hooks, globalOnly)
+	e.POST("/api/v1/webhooks", s.handlePostWebhook, readBody, hooks, globalOnly)
+	e.GET("/api/v1/webhooks/:id", s.handleWebhook, hooks, globalOnly)
+	e.DELETE("/api/v1/webhooks/:id", s.handleDeleteWebhook, hooks, globalOnly)
+	e.POST("/api/v1/webhooks/:id/rotate", s.handleRotateWebhook, hooks, globalOnly)
+	e.POST("/api/v1/webhooks/:id/test", s.handleTestWebhook, hooks, globalOnly)
+	e.GET("/api/v1/webhooks/:id/deliveries", s.handleWebhookDeliveries, hooks, globalOnly)
+	e.GET("/api/v1/deliveries/:id", s.handleDelivery, hooks, globalOnly)
+	e.POST("/api/v1/deliveries/:id/redeliver", s.handleRedeliver, hooks, globalOnly)
 }
 
 // bodyKey is where readBody leaves the request's JSON body.
