@@ -52,13 +52,7 @@ func runUser(ctx context.Context, args []string, out io.Writer) error {
 	default:
 		return fmt.Errorf("unknown user command %q (want add, list, disable or enable)", sub)
 	}
-	if err := cfg.load(); err != nil {
-		return err
-	}
-	if _, err := postgres.Migrate(ctx, cfg.DatabaseURL); err != nil {
-		return err
-	}
-	db, err := postgres.Open(ctx, cfg.DatabaseURL, cfg.newLogger(io.Discard))
+	db, err := cliDatabase(ctx, &cfg)
 	if err != nil {
 		return err
 	}
@@ -115,4 +109,16 @@ func errorText(err error) string {
 		return agentd.ErrorMessage(err)
 	}
 	return err.Error()
+}
+
+// cliDatabase loads the configuration of a CLI command (agentd user, token, webhook), migrates
+// the database and opens it. The caller closes it.
+func cliDatabase(ctx context.Context, cfg *Config) (*postgres.DB, error) {
+	if err := cfg.load(); err != nil {
+		return nil, err
+	}
+	if _, err := postgres.Migrate(ctx, cfg.DatabaseURL); err != nil {
+		return nil, err
+	}
+	return postgres.Open(ctx, cfg.DatabaseURL, cfg.newLogger(io.Discard))
 }

@@ -58,13 +58,7 @@ func runWebhook(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := cfg.load(); err != nil {
-		return err
-	}
-	if _, err := postgres.Migrate(ctx, cfg.DatabaseURL); err != nil {
-		return err
-	}
-	db, err := postgres.Open(ctx, cfg.DatabaseURL, cfg.newLogger(io.Discard))
+	db, err := cliDatabase(ctx, &cfg)
 	if err != nil {
 		return err
 	}

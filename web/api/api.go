@@ -133,11 +133,11 @@ func (s *Surface) Register(e *echo.Echo) {
 	e.POST("/api/v1/webhooks", s.handlePostWebhook, readBody, hooks, globalOnly)
 	e.GET("/api/v1/webhooks/:id", s.handleWebhook, hooks, globalOnly)
 	e.DELETE("/api/v1/webhooks/:id", s.handleDeleteWebhook, hooks, globalOnly)
-	e.POST("/api/v1/webhooks/:id/rotate", s.handleRotateWebhook, hooks, globalOnly)
-	e.POST("/api/v1/webhooks/:id/test", s.handleTestWebhook, hooks, globalOnly)
+	e.POST("/api/v1/webhooks/:id/rotate", s.handleRotateWebhook, noBody, hooks, globalOnly)
+	e.POST("/api/v1/webhooks/:id/test", s.handleTestWebhook, noBody, hooks, globalOnly)
 	e.GET("/api/v1/webhooks/:id/deliveries", s.handleWebhookDeliveries, hooks, globalOnly)
 	e.GET("/api/v1/deliveries/:id", s.handleDelivery, hooks, globalOnly)
-	e.POST("/api/v1/deliveries/:id/redeliver", s.handleRedeliver, hooks, globalOnly)
+	e.POST("/api/v1/deliveries/:id/redeliver", s.handleRedeliver, noBody, hooks, globalOnly)
 }
 
 // bodyKey is where readBody leaves the request's JSON body.
@@ -145,14 +145,22 @@ const bodyKey = "api_body"
 
 // readBody reads a route's JSON body (at most maxBody) before anything else, so that an
 // oversized one is refused with 413 before it is sent, whoever sends it.
-func readBody(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		b, err := web.ReadJSONBody(c, maxBody)
-		if err != nil {
-			return err
+func readBody(next echo.HandlerFunc) echo.HandlerFunc { return bodyUpTo(maxBody)(next) }
+
+// noBody is readBody for the POST routes that take no body (an action on a webhook or a
+// delivery): a client may send {} or nothing; anything larger is refused before it is sent.
+var noBody = bodyUpTo(1 << 10)
+
+func bodyUpTo(limit int64) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			b, err := web.ReadJSONBody(c, limit)
+			if err != nil {
+				return err
+			}
+			c.Set(bodyKey, b)
+			return next(c)
 		}
-		c.Set(bodyKey, b)
-		return next(c)
 	}
 }
 
