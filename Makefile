@@ -23,7 +23,7 @@ deps-postgres:
 	@scripts/ensure-deps.sh --postgres
 
 deps-test:
-	@scripts/ensure-deps.sh --postgres --chromium
+	@scripts/ensure-deps.sh --postgres --chromium --node
 
 run: deps-postgres
 	$(GO) run ./cmd/agentd dev

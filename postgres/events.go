@@ -155,8 +155,10 @@ func (s *EventStore) Events(ctx context.Context, after notify.Position, f notify
 	return evs, translate(err)
 }
 
-// Head returns the position of the last event a reader can see now: reading from it gets only
-// events committed from now on (and those of transactions still running).
+// Head returns the position of the last event a reader can see now. Reading from it gets the
+// events committed from now on, and also those of transactions that committed a moment before
+// while an older one was still running (they were not readable yet): "now" may start a little
+// early, never late, so a stream started from it misses nothing committed after it started.
 func (s *EventStore) Head(ctx context.Context) (notify.Position, error) {
 	var horizon int64
 	if err := s.db.Pool.QueryRow(ctx, horizonQuery).Scan(&horizon); err != nil {

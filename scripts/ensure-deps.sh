@@ -2,28 +2,32 @@
 # Installs what agentd's dev server and tests need from Debian's packages,
 # if it is missing. Quiet and idempotent when everything is present.
 #
-#   scripts/ensure-deps.sh [--postgres] [--chromium]
+#   scripts/ensure-deps.sh [--postgres] [--chromium] [--node]
 #
 #   --postgres  PostgreSQL server binaries (initdb, pg_ctl): package postgresql
 #   --chromium  a Chromium browser for the browser tests: package chromium
+#   --node      Node.js, which runs the JavaScript webhook receiver of
+#               docs/webhooks.md in the tests: package nodejs
 #
 # As root, missing packages are installed with apt-get (apt-get update runs at
 # most once). Otherwise the script says what to install: a missing PostgreSQL
-# is an error (exit 1), a missing Chromium only a warning.
+# is an error (exit 1), a missing Chromium or Node.js only a warning.
 set -euo pipefail
 
 want_postgres=0
 want_chromium=0
+want_node=0
 for arg in "$@"; do
 	case "$arg" in
 	--postgres) want_postgres=1 ;;
 	--chromium) want_chromium=1 ;;
+	--node) want_node=1 ;;
 	-h | --help)
-		sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
-		echo "ensure-deps: unknown argument: $arg (want --postgres and/or --chromium)" >&2
+		echo "ensure-deps: unknown argument: $arg (want --postgres, --chromium, --node)" >&2
 		exit 2
 		;;
 	esac
@@ -85,6 +89,15 @@ if [[ $want_chromium -eq 1 ]] && ! have_chromium; then
 	else
 		echo "ensure-deps: warning: chromium is not on PATH; browser tests need it." >&2
 		echo "ensure-deps: install it as root: apt-get install chromium" >&2
+	fi
+fi
+
+if [[ $want_node -eq 1 ]] && ! command -v node >/dev/null 2>&1; then
+	if is_root; then
+		apt_install nodejs
+	else
+		echo "ensure-deps: warning: node is not on PATH; the webhook docs test needs it." >&2
+		echo "ensure-deps: install it as root: apt-get install nodejs" >&2
 	fi
 fi
 

@@ -362,3 +362,38 @@ func TestEventStreamPruned(t *testing.T) {
 		t.Fatalf("resume from the newest pruned position: %v", err)
 	}
 }
+
+// TestEventStreamRevoked: revoking a token closes its open streams (within five polls), whether
+// it came in the header or in the first frame.
+func TestEventStreamRevoked(t *testing.T) {
+	t.Parallel()
+	m := startNode(t, newDB(t))
+	header := apiToken(t, m, "by-header", "events", "")
+	frame := apiToken(t, m, "by-frame", "events", "")
+	a, _ := openStream(t, m, nil, header)
+	ws, _, err := dialStream(t, m, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &stream{t: t, ws: ws}
+	if err := ws.WriteJSON(map[string]any{"type": "auth", "token": frame}); err != nil {
+		t.Fatal(err)
+	}
+	if f := b.frame(); f["type"] != "subscribed" {
+		t.Fatalf("after auth: %v", f)
+	}
+	for _, name := range []string{"by-header", "by-frame"} {
+		if err := m.Tokens.RevokeToken(context.Background(), name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, s := range map[string]*stream{"header": a, "first frame": b} {
+		if f := s.frame(); f["type"] != "error" || f["error"].(map[string]any)["code"] != "unauthorized" {
+			t.Fatalf("%s: %v, want the revocation's error", name, f)
+		}
+		_, _, err := s.ws.ReadMessage()
+		if !websocket.IsCloseError(err, websocket.ClosePolicyViolation) {
+			t.Fatalf("%s: %v, want close 1008", name, err)
+		}
+	}
+}

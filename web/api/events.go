@@ -40,7 +40,13 @@ const (
 	streamBatch   = 500
 	streamBatches = 4
 	streamReadMax = 16 << 10
+	// streamRecheck is how many polls pass between checks of the stream's token: a revoked token
+	// stops its open streams within streamRecheck × streamPoll.
+	streamRecheck = 5
 )
+
+// CloseRevoked closes a stream whose token was revoked (or whose bound user was disabled).
+var CloseRevoked = web.CloseReason{Code: websocket.ClosePolicyViolation, Text: "token revoked"}
 
 // streamMark is the one mark of a stream connection: "read again from your position".
 var streamMark = web.Mark{Kind: chat.NotifyEvents, Key: "stream"}
@@ -60,6 +66,10 @@ type streamConn struct {
 	live   bool // subscribed: the write pump sends events
 	// pending is the subscription of the query string, until the auth frame starts it.
 	pending *subscription
+	// secret is the token the stream authenticated with, kept in memory to check it again:
+	// a revoked token (or a disabled bound user) closes the stream (write pump only after start).
+	secret string
+	ticks  int
 }
 
 // subscription is the filter and start of a stream, from the query string or a subscribe frame.
@@ -121,6 +131,7 @@ func (s *Surface) handleEvents(c echo.Context) error {
 		sc := &streamConn{Conn: wc, s: s}
 		s.streams.add(sc)
 		if token != nil {
+			sc.secret = bearerSecret(c.Request().Header.Get(echo.HeaderAuthorization))
 			sc.start(*token, f, pos)
 			return sc, sc, nil
 		}
@@ -252,6 +263,9 @@ func (sc *streamConn) HandleFrame(ctx context.Context, typ int, frame []byte) {
 			if f.From != "" || f.Services != nil || f.Agent != "" || f.Interaction != "" || f.Types != nil || sub == nil {
 				sub = &f.subscription
 			}
+			sc.mu.Lock()
+			sc.secret = f.Token
+			sc.mu.Unlock()
 			err = sc.subscribe(ctx, t, *sub)
 		}
 		if err != nil {
@@ -308,8 +322,27 @@ func (sc *streamConn) Flush(ctx context.Context, _ web.Dirty) error {
 	return nil
 }
 
-// Tick is the poll: it catches what no notification announced.
-func (sc *streamConn) Tick(context.Context) { sc.Mark(streamMark) }
+// Tick is the poll: it catches what no notification announced. Every streamRecheck ticks it
+// checks the token again: a revoked token, or a bound user disabled since, closes the stream.
+func (sc *streamConn) Tick(ctx context.Context) {
+	sc.Mark(streamMark)
+	sc.mu.Lock()
+	secret, live := sc.secret, sc.live
+	sc.mu.Unlock()
+	if sc.ticks++; !live || sc.ticks%streamRecheck != 0 {
+		return
+	}
+	if _, err := sc.s.tokens.Authenticate(ctx, secret); agentd.ErrorClass(err) == agentd.EUNAUTHORIZED {
+		_ = sc.Write(web.Error("unauthorized", "The stream's token was revoked.")) // Tick runs in the write pump
+		sc.Close(CloseRevoked)
+	}
+}
+
+// bearerSecret is the token of an Authorization: Bearer header.
+func bearerSecret(h string) string {
+	_, secret, _ := strings.Cut(h, " ")
+	return strings.TrimSpace(secret)
+}
 
 // Resync wakes the stream after the LISTEN connection came back.
 func (sc *streamConn) Resync() { sc.Mark(streamMark) }
