@@ -92,6 +92,7 @@ agentd is running (dev mode, node %s)
   Admin:                %s/admin
   Demo customer page:   %s/demo
   Customer library:     %s/static/chat-service.js
+  Integrator API:       %s/api/v1/openapi.json   (tokens: go run ./cmd/agentd token create --name NAME --database-url DATABASE, see docs/api.md)
   Health / readiness:   %s/healthz  %s/readyz
   Database:             %s
 
@@ -99,7 +100,7 @@ Demo sign-ins (dev only):
 %s
 Services: default, support, sales (with dispositions and an after-chat survey), a few canned
 responses, and a demo co-browse provider (%s). Press Ctrl+C to stop.
-`, m.Config.NodeID, u, u, u, u, u, u, redactURL(m.Config.DatabaseURL), creds.String(), coBrowseNote(m.Config.Agent.CoBrowseURL))
+`, m.Config.NodeID, u, u, u, u, u, u, u, redactURL(m.Config.DatabaseURL), creds.String(), coBrowseNote(m.Config.Agent.CoBrowseURL))
 	<-ctx.Done()
 	m.Logger.Info("shutting down")
 	return nil
