@@ -125,18 +125,42 @@ type NewEndpoint struct {
 	Secret      string
 }
 
-// WebhookStore is where endpoints and deliveries live (postgres.WebhookStore).
+// Actor is who changes webhooks, for the audit row each change commits with: an admin's user
+// id from /admin, an API token's name from the API, neither from the CLI (agentd itself).
+type Actor struct {
+	UserID int64  // 0: not a signed-in user
+	Token  string // the API token's name, or ""
+}
+
+type actorKey struct{}
+
+// WithActor returns ctx carrying who acts; the web surfaces set it on the webhook routes.
+func WithActor(ctx context.Context, a Actor) context.Context {
+	return context.WithValue(ctx, actorKey{}, a)
+}
+
+// ActorOf returns who acts in ctx (the zero Actor, agentd itself, when none was set).
+func ActorOf(ctx context.Context) Actor {
+	a, _ := ctx.Value(actorKey{}).(Actor)
+	return a
+}
+
+// WebhookStore is where endpoints and deliveries live (postgres.WebhookStore). Every change
+// commits with its audit row (webhook.add, .remove, .rotate, .resume, .test, .redeliver) by actor.
 type WebhookStore interface {
-	AddEndpoint(ctx context.Context, e NewEndpoint) (Endpoint, error)
+	AddEndpoint(ctx context.Context, actor Actor, e NewEndpoint) (Endpoint, error)
 	Endpoints(ctx context.Context) ([]Endpoint, error)
 	Endpoint(ctx context.Context, id int64) (Endpoint, error)
-	RemoveEndpoint(ctx context.Context, id int64) error
+	RemoveEndpoint(ctx context.Context, actor Actor, id int64) error
 	// RotateSecret makes secret current; the old one stays valid until previousUntil.
-	RotateSecret(ctx context.Context, id int64, secret string, previousUntil time.Time) (Endpoint, error)
+	RotateSecret(ctx context.Context, actor Actor, id int64, secret string, previousUntil time.Time) (Endpoint, error)
+	// ResumeEndpoint clears a paused endpoint's pause and failing_since (ECONFLICT
+	// webhook_not_paused when it is not paused).
+	ResumeEndpoint(ctx context.Context, actor Actor, id int64) (Endpoint, error)
 	// CreateTestDelivery stores a ping delivery with its deliver job.
-	CreateTestDelivery(ctx context.Context, endpointID int64, ev Event) (Delivery, error)
+	CreateTestDelivery(ctx context.Context, actor Actor, endpointID int64, ev Event) (Delivery, error)
 	// Redeliver puts a delivery back to pending with a new deliver job (same delivery id).
-	Redeliver(ctx context.Context, deliveryID string) (Delivery, error)
+	Redeliver(ctx context.Context, actor Actor, deliveryID string) (Delivery, error)
 	Deliveries(ctx context.Context, endpointID int64, limit int) ([]Delivery, error)
 	Delivery(ctx context.Context, deliveryID string) (Delivery, error)
 	Attempts(ctx context.Context, deliveryID string) ([]Attempt, error)
@@ -355,7 +379,7 @@ func (w *Webhooks) Add(ctx context.Context, rawURL string, events []Type, descri
 		return Endpoint{}, "", agentd.Errorf(agentd.EINVALID, "invalid_argument", "A description must be at most 200 characters.")
 	}
 	secret := NewSecret()
-	e, err := w.store.AddEndpoint(ctx, NewEndpoint{URL: rawURL, Events: events, Description: strings.TrimSpace(description), Secret: secret})
+	e, err := w.store.AddEndpoint(ctx, ActorOf(ctx), NewEndpoint{URL: rawURL, Events: events, Description: strings.TrimSpace(description), Secret: secret})
 	return e, secret, err
 }
 
@@ -369,26 +393,33 @@ func (w *Webhooks) Get(ctx context.Context, id int64) (Endpoint, error) {
 
 // Remove deletes an endpoint with its deliveries.
 func (w *Webhooks) Remove(ctx context.Context, id int64) error {
-	return w.store.RemoveEndpoint(ctx, id)
+	return w.store.RemoveEndpoint(ctx, ActorOf(ctx), id)
 }
 
 // Rotate gives the endpoint a new secret (returned, shown once); the old one keeps signing for
 // the rotation window, so a delivery carries a v1 for each.
 func (w *Webhooks) Rotate(ctx context.Context, id int64) (Endpoint, string, error) {
 	secret := NewSecret()
-	e, err := w.store.RotateSecret(ctx, id, secret, w.now().Add(w.cfg.RotationWindow))
+	e, err := w.store.RotateSecret(ctx, ActorOf(ctx), id, secret, w.now().Add(w.cfg.RotationWindow))
 	return e, secret, err
 }
 
 // SendTest queues a ping delivery to the endpoint.
 func (w *Webhooks) SendTest(ctx context.Context, id int64) (Delivery, error) {
 	data, _ := json.Marshal(map[string]any{"endpoint_id": id, "message": "Test event from agentd."})
-	return w.store.CreateTestDelivery(ctx, id, Event{ID: newUUID(), Type: Ping, CreatedAt: w.now().UTC().Truncate(time.Microsecond), Data: data})
+	return w.store.CreateTestDelivery(ctx, ActorOf(ctx), id, Event{ID: newUUID(), Type: Ping, CreatedAt: w.now().UTC().Truncate(time.Microsecond), Data: data})
 }
 
 // Redeliver sends a delivery again, with the same delivery id.
 func (w *Webhooks) Redeliver(ctx context.Context, deliveryID string) (Delivery, error) {
-	return w.store.Redeliver(ctx, strings.TrimSpace(deliveryID))
+	return w.store.Redeliver(ctx, ActorOf(ctx), strings.TrimSpace(deliveryID))
+}
+
+// Resume delivers again to an endpoint paused by a 410 or by failing for 3 days: its pause and
+// failing_since are cleared, so the events after this are delivered. Deliveries cancelled while
+// it was paused stay cancelled; Redeliver sends one again.
+func (w *Webhooks) Resume(ctx context.Context, id int64) (Endpoint, error) {
+	return w.store.ResumeEndpoint(ctx, ActorOf(ctx), id)
 }
 
 // Deliveries returns an endpoint's latest deliveries, newest first.

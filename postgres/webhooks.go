@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -62,18 +63,45 @@ func (s *WebhookStore) deliverJob(id string) river.InsertManyParams {
 		InsertOpts: &river.InsertOpts{Queue: notify.Queue, MaxAttempts: notify.DeliverMaxAttempts}}
 }
 
-// AddEndpoint stores an endpoint.
-func (s *WebhookStore) AddEndpoint(ctx context.Context, n notify.NewEndpoint) (notify.Endpoint, error) {
-	events := make([]string, len(n.Events))
-	for i, t := range n.Events {
-		events[i] = string(t)
+// webhookAudit writes a webhook change's audit row in its transaction: by the admin
+// actor.UserID (NULL for the CLI and the API), with the API token's name in the details. The
+// details never carry a signing secret.
+func webhookAudit(ctx context.Context, tx pgx.Tx, actor notify.Actor, action, target string, details map[string]any) error {
+	if details == nil {
+		details = map[string]any{}
 	}
-	rows, err := s.db.Pool.Query(ctx, `INSERT INTO webhook_endpoints AS w (url, events, description, secret)
-		VALUES ($1, $2, $3, $4) RETURNING `+endpointColumns, n.URL, events, n.Description, n.Secret)
-	if err != nil {
-		return notify.Endpoint{}, translate(err)
+	if actor.Token != "" {
+		details["token"] = actor.Token
 	}
-	e, err := pgx.CollectExactlyOneRow(rows, scanEndpoint)
+	return audit(ctx, tx, actor.UserID, action, target, details)
+}
+
+func endpointTarget(id int64) string { return strconv.FormatInt(id, 10) }
+
+func eventStrings(ts []notify.Type) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = string(t)
+	}
+	return out
+}
+
+// AddEndpoint stores an endpoint, audited as webhook.add.
+func (s *WebhookStore) AddEndpoint(ctx context.Context, actor notify.Actor, n notify.NewEndpoint) (notify.Endpoint, error) {
+	events := eventStrings(n.Events)
+	var e notify.Endpoint
+	err := s.db.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `INSERT INTO webhook_endpoints AS w (url, events, description, secret)
+			VALUES ($1, $2, $3, $4) RETURNING `+endpointColumns, n.URL, events, n.Description, n.Secret)
+		if err != nil {
+			return err
+		}
+		if e, err = pgx.CollectExactlyOneRow(rows, scanEndpoint); err != nil {
+			return err
+		}
+		return webhookAudit(ctx, tx, actor, "webhook.add", endpointTarget(e.ID),
+			map[string]any{"url": e.URL, "events": events, "description": e.Description})
+	})
 	return e, translate(err)
 }
 
@@ -97,32 +125,73 @@ func (s *WebhookStore) Endpoint(ctx context.Context, id int64) (notify.Endpoint,
 	return e, translate(err, errEndpointNotFound())
 }
 
-// RemoveEndpoint deletes an endpoint; its deliveries and attempts go with it, and their
-// pending jobs find nothing and cancel themselves.
-func (s *WebhookStore) RemoveEndpoint(ctx context.Context, id int64) error {
-	tag, err := s.db.Pool.Exec(ctx, `DELETE FROM webhook_endpoints WHERE id = $1`, id)
-	if err != nil {
-		return translate(err)
-	}
-	if tag.RowsAffected() == 0 {
-		return errEndpointNotFound()
-	}
-	return nil
+// RemoveEndpoint deletes an endpoint, audited as webhook.remove; its deliveries and attempts
+// go with it, and their pending jobs find nothing and cancel themselves.
+func (s *WebhookStore) RemoveEndpoint(ctx context.Context, actor notify.Actor, id int64) error {
+	return s.db.inTx(ctx, func(tx pgx.Tx) error {
+		var url string
+		err := tx.QueryRow(ctx, `DELETE FROM webhook_endpoints WHERE id = $1 RETURNING url`, id).Scan(&url)
+		if err != nil {
+			return translate(err, errEndpointNotFound())
+		}
+		return webhookAudit(ctx, tx, actor, "webhook.remove", endpointTarget(id), map[string]any{"url": url})
+	})
 }
 
-// RotateSecret makes secret current and keeps the old one valid until previousUntil.
-func (s *WebhookStore) RotateSecret(ctx context.Context, id int64, secret string, previousUntil time.Time) (notify.Endpoint, error) {
-	rows, err := s.db.Pool.Query(ctx, `UPDATE webhook_endpoints w SET previous_secret = w.secret, secret = $2,
+// updateEndpoint runs an UPDATE … RETURNING endpointColumns of one endpoint and audits it.
+func (s *WebhookStore) updateEndpoint(ctx context.Context, actor notify.Actor, action string, id int64, details map[string]any,
+	sql string, args ...any) (notify.Endpoint, error) {
+	var e notify.Endpoint
+	err := s.db.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		if e, err = pgx.CollectExactlyOneRow(rows, scanEndpoint); err != nil {
+			return translate(err, errEndpointNotFound())
+		}
+		return webhookAudit(ctx, tx, actor, action, endpointTarget(id), details)
+	})
+	return e, translate(err)
+}
+
+// RotateSecret makes secret current and keeps the old one valid until previousUntil, audited
+// as webhook.rotate (with neither secret).
+func (s *WebhookStore) RotateSecret(ctx context.Context, actor notify.Actor, id int64, secret string, previousUntil time.Time) (notify.Endpoint, error) {
+	return s.updateEndpoint(ctx, actor, "webhook.rotate", id, map[string]any{"previous_expires_at": previousUntil.UTC()},
+		`UPDATE webhook_endpoints w SET previous_secret = w.secret, secret = $2,
 		previous_expires_at = $3 WHERE w.id = $1 RETURNING `+endpointColumns, id, secret, previousUntil)
-	if err != nil {
-		return notify.Endpoint{}, translate(err)
-	}
-	e, err := pgx.CollectExactlyOneRow(rows, scanEndpoint)
-	return e, translate(err, errEndpointNotFound())
+}
+
+// ResumeEndpoint clears a paused endpoint's pause and failing_since, audited as webhook.resume
+// with the reason it was paused for; ECONFLICT webhook_not_paused when it is not paused.
+func (s *WebhookStore) ResumeEndpoint(ctx context.Context, actor notify.Actor, id int64) (notify.Endpoint, error) {
+	var e notify.Endpoint
+	err := s.db.inTx(ctx, func(tx pgx.Tx) error {
+		var reason string
+		err := tx.QueryRow(ctx, `SELECT paused_reason FROM webhook_endpoints WHERE id = $1 FOR UPDATE`, id).Scan(&reason)
+		if err != nil {
+			return translate(err, errEndpointNotFound())
+		}
+		if reason == "" {
+			return agentd.Errorf(agentd.ECONFLICT, "webhook_not_paused", "This webhook endpoint is not paused.")
+		}
+		rows, err := tx.Query(ctx, `UPDATE webhook_endpoints w SET paused_reason = '', failing_since = NULL
+			WHERE w.id = $1 RETURNING `+endpointColumns, id)
+		if err != nil {
+			return err
+		}
+		if e, err = pgx.CollectExactlyOneRow(rows, scanEndpoint); err != nil {
+			return err
+		}
+		return webhookAudit(ctx, tx, actor, "webhook.resume", endpointTarget(id), map[string]any{"paused_reason": reason})
+	})
+	return e, translate(err)
 }
 
 // CreateTestDelivery stores a ping delivery of ev (its body kept on the delivery) and its job.
-func (s *WebhookStore) CreateTestDelivery(ctx context.Context, endpointID int64, ev notify.Event) (notify.Delivery, error) {
+// Audited as webhook.test.
+func (s *WebhookStore) CreateTestDelivery(ctx context.Context, actor notify.Actor, endpointID int64, ev notify.Event) (notify.Delivery, error) {
 	body, err := ev.Body()
 	if err != nil {
 		return notify.Delivery{}, err
@@ -134,8 +203,10 @@ func (s *WebhookStore) CreateTestDelivery(ctx context.Context, endpointID int64,
 		if err != nil {
 			return translate(err, errEndpointNotFound())
 		}
-		_, err = s.jobs.InsertManyTx(ctx, tx, []river.InsertManyParams{s.deliverJob(id)})
-		return err
+		if _, err = s.jobs.InsertManyTx(ctx, tx, []river.InsertManyParams{s.deliverJob(id)}); err != nil {
+			return err
+		}
+		return webhookAudit(ctx, tx, actor, "webhook.test", endpointTarget(endpointID), map[string]any{"delivery_id": id})
 	})
 	if err != nil {
 		return notify.Delivery{}, err
@@ -143,21 +214,23 @@ func (s *WebhookStore) CreateTestDelivery(ctx context.Context, endpointID int64,
 	return s.delivery(ctx, id)
 }
 
-// Redeliver puts a delivery back to pending and queues a new job for it (same delivery id).
-func (s *WebhookStore) Redeliver(ctx context.Context, deliveryID string) (notify.Delivery, error) {
+// Redeliver puts a delivery back to pending and queues a new job for it (same delivery id),
+// audited as webhook.redeliver.
+func (s *WebhookStore) Redeliver(ctx context.Context, actor notify.Actor, deliveryID string) (notify.Delivery, error) {
 	if !validUUID(deliveryID) {
 		return notify.Delivery{}, errDeliveryNotFound()
 	}
 	err := s.db.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = now() WHERE id = $1`, deliveryID)
+		var endpointID int64
+		err := tx.QueryRow(ctx, `UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = now() WHERE id = $1
+			RETURNING endpoint_id`, deliveryID).Scan(&endpointID)
 		if err != nil {
+			return translate(err, errDeliveryNotFound())
+		}
+		if _, err = s.jobs.InsertManyTx(ctx, tx, []river.InsertManyParams{s.deliverJob(deliveryID)}); err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return errDeliveryNotFound()
-		}
-		_, err = s.jobs.InsertManyTx(ctx, tx, []river.InsertManyParams{s.deliverJob(deliveryID)})
-		return err
+		return webhookAudit(ctx, tx, actor, "webhook.redeliver", deliveryID, map[string]any{"endpoint_id": endpointID})
 	})
 	if err != nil {
 		return notify.Delivery{}, err

@@ -91,9 +91,13 @@ func TestAPIDocumentExamples(t *testing.T) {
 	}
 	// pathID is the real id an operation's {id} stands for: alice's chat for an interaction; for
 	// a webhook or a delivery, one made for this operation alone (an endpoint on the receiver, a
-	// test delivery to it), so that deleting one leaves the next operation its own.
+	// test delivery to it), so that deleting one leaves the next operation its own; resume gets
+	// an endpoint a 410 has paused.
 	pathID := func(t *testing.T, path string) string {
 		switch {
+		case path == "/api/v1/webhooks/{id}/resume":
+			e, _, _ := pausedHook(t, m)
+			return strconv.FormatInt(e.ID, 10)
 		case strings.HasPrefix(path, "/api/v1/webhooks/"):
 			e, _ := addHook(t, m, rc.srv.URL)
 			return strconv.FormatInt(e.ID, 10)

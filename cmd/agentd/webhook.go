@@ -16,10 +16,11 @@ import (
 
 // webhookUsage lists the webhook subcommands.
 const webhookUsage = "usage: agentd webhook add --url URL [--events a,b] [--description D] | agentd webhook list" +
-	" | agentd webhook remove --id N | agentd webhook rotate --id N | agentd webhook test --id N" +
+	" | agentd webhook remove --id N | agentd webhook rotate --id N | agentd webhook resume --id N" +
+	" | agentd webhook test --id N" +
 	" | agentd webhook deliveries --id N | agentd webhook redeliver --delivery ID"
 
-// runWebhook implements `agentd webhook add|list|remove|rotate|test|deliveries|redeliver`.
+// runWebhook implements `agentd webhook add|list|remove|rotate|resume|test|deliveries|redeliver`.
 func runWebhook(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
 		return errors.New(webhookUsage)
@@ -35,13 +36,13 @@ func runWebhook(ctx context.Context, args []string, out io.Writer) error {
 		fs.StringVar(&rawURL, "url", "", "the receiver's http or https URL (required)")
 		fs.StringVar(&events, "events", "", "comma-separated event types to deliver (default: every type)")
 		fs.StringVar(&description, "description", "", "what the endpoint is for")
-	case "remove", "rotate", "test", "deliveries":
+	case "remove", "rotate", "resume", "test", "deliveries":
 		fs.Int64Var(&id, "id", 0, "the endpoint's id (required; see agentd webhook list)")
 	case "redeliver":
 		fs.StringVar(&delivery, "delivery", "", "the delivery's id (required; see agentd webhook deliveries)")
 	case "list":
 	default:
-		return fmt.Errorf("unknown webhook command %q (want add, list, remove, rotate, test, deliveries or redeliver)", sub)
+		return fmt.Errorf("unknown webhook command %q (want add, list, remove, rotate, resume, test, deliveries or redeliver)", sub)
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -49,7 +50,7 @@ func runWebhook(ctx context.Context, args []string, out io.Writer) error {
 	switch {
 	case sub == "add" && strings.TrimSpace(rawURL) == "":
 		return errors.New("agentd webhook add needs --url")
-	case (sub == "remove" || sub == "rotate" || sub == "test" || sub == "deliveries") && id <= 0:
+	case (sub == "remove" || sub == "rotate" || sub == "resume" || sub == "test" || sub == "deliveries") && id <= 0:
 		return fmt.Errorf("agentd webhook %s needs --id N", sub)
 	case sub == "redeliver" && strings.TrimSpace(delivery) == "":
 		return errors.New("agentd webhook redeliver needs --delivery ID")
@@ -97,6 +98,13 @@ func runWebhook(ctx context.Context, args []string, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "rotated the secret of webhook %d\nsecret: %s\nThe previous secret also signs until %s.\n",
 			e.ID, secret, e.PreviousExpiresAt.UTC().Format(time.RFC3339))
+	case "resume":
+		e, err := hooks.Resume(ctx, id)
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(out, "resumed webhook %d: new events are delivered to %s again\n"+
+			"Deliveries cancelled while it was paused are not sent: redeliver them with agentd webhook redeliver.\n", e.ID, e.URL)
 	case "test":
 		d, err := hooks.SendTest(ctx, id)
 		if err != nil {

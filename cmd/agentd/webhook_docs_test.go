@@ -102,7 +102,7 @@ func TestWebhookDocsReceivers(t *testing.T) {
 		t.Run(r.name, func(t *testing.T) {
 			secret := notify.NewSecret()
 			url, lines := startSnippet(t, secret, r.cmd...)
-			e, err := store.AddEndpoint(ctx, notify.NewEndpoint{URL: url, Secret: secret})
+			e, err := store.AddEndpoint(ctx, notify.Actor{}, notify.NewEndpoint{URL: url, Secret: secret})
 			if err != nil {
 				t.Fatal(err)
 			}

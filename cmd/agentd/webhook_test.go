@@ -547,7 +547,7 @@ func TestWebhookSSRF(t *testing.T) {
 		t.Errorf("unknown event type: got %v", err)
 	}
 	rc := newReceiver(t, nil)
-	e, err := postgres.NewWebhookStore(m.DB).AddEndpoint(ctx, notify.NewEndpoint{URL: rc.srv.URL, Secret: notify.NewSecret()})
+	e, err := postgres.NewWebhookStore(m.DB).AddEndpoint(ctx, notify.Actor{}, notify.NewEndpoint{URL: rc.srv.URL, Secret: notify.NewSecret()})
 	if err != nil {
 		t.Fatal(err)
 	}

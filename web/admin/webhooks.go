@@ -22,6 +22,7 @@ type Webhooks interface {
 	Get(ctx context.Context, id int64) (notify.Endpoint, error)
 	Remove(ctx context.Context, id int64) error
 	Rotate(ctx context.Context, id int64) (notify.Endpoint, string, error)
+	Resume(ctx context.Context, id int64) (notify.Endpoint, error)
 	SendTest(ctx context.Context, id int64) (notify.Delivery, error)
 	Redeliver(ctx context.Context, deliveryID string) (notify.Delivery, error)
 	Deliveries(ctx context.Context, endpointID int64, limit int) ([]notify.Delivery, error)
@@ -33,12 +34,22 @@ const webhookLogSize = 100
 // registerWebhooks adds /admin/webhooks to the admin group g.
 func (s *Surface) registerWebhooks(g *echo.Group) {
 	g.GET("/webhooks", s.handleWebhooks)
-	g.POST("/webhooks", s.handleWebhookAdd)
+	g.POST("/webhooks", s.handleWebhookAdd, webhookActor)
 	g.GET("/webhooks/:id", s.handleWebhook)
-	g.POST("/webhooks/:id/test", s.handleWebhookTest)
-	g.POST("/webhooks/:id/rotate", s.handleWebhookRotate)
-	g.POST("/webhooks/:id/delete", s.handleWebhookDelete)
-	g.POST("/webhooks/:id/deliveries/:delivery/redeliver", s.handleWebhookRedeliver)
+	g.POST("/webhooks/:id/test", s.handleWebhookTest, webhookActor)
+	g.POST("/webhooks/:id/rotate", s.handleWebhookRotate, webhookActor)
+	g.POST("/webhooks/:id/resume", s.handleWebhookResume, webhookActor)
+	g.POST("/webhooks/:id/delete", s.handleWebhookDelete, webhookActor)
+	g.POST("/webhooks/:id/deliveries/:delivery/redeliver", s.handleWebhookRedeliver, webhookActor)
+}
+
+// webhookActor makes the signed-in admin the actor of the webhook change's audit row.
+func webhookActor(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx := notify.WithActor(c.Request().Context(), notify.Actor{UserID: web.CurrentUser(c).ID})
+		c.SetRequest(c.Request().WithContext(ctx))
+		return next(c)
+	}
 }
 
 // webhookFlashes are the fixed confirmations of the webhook pages' redirects.
@@ -46,6 +57,7 @@ var webhookFlashes = []struct{ param, text string }{
 	{"sent", "Test event queued: it appears in the delivery log below."},
 	{"redelivered", "Delivery queued again."},
 	{"deleted", "Endpoint removed."},
+	{"resumed", "Endpoint resumed: new events are delivered to it again. Deliveries cancelled while it was paused are not sent unless you redeliver them."},
 }
 
 func webhookFrame(c echo.Context, title string) templates.AdminFrame {
@@ -194,6 +206,17 @@ func (s *Surface) handleWebhookRotate(c echo.Context) error {
 		return err
 	}
 	return s.renderWebhook(c, http.StatusOK, e, secret, "Secret rotated.")
+}
+
+func (s *Surface) handleWebhookResume(c echo.Context) error {
+	e, err := s.webhookOf(c)
+	if err != nil {
+		return err
+	}
+	if _, err := s.webhooks.Resume(c.Request().Context(), e.ID); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/admin/webhooks?resumed=1")
 }
 
 func (s *Surface) handleWebhookDelete(c echo.Context) error {

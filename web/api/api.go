@@ -134,6 +134,7 @@ func (s *Surface) Register(e *echo.Echo) {
 	e.GET("/api/v1/webhooks/:id", s.handleWebhook, hooks, globalOnly)
 	e.DELETE("/api/v1/webhooks/:id", s.handleDeleteWebhook, hooks, globalOnly)
 	e.POST("/api/v1/webhooks/:id/rotate", s.handleRotateWebhook, noBody, hooks, globalOnly)
+	e.POST("/api/v1/webhooks/:id/resume", s.handleResumeWebhook, noBody, hooks, globalOnly)
 	e.POST("/api/v1/webhooks/:id/test", s.handleTestWebhook, noBody, hooks, globalOnly)
 	e.GET("/api/v1/webhooks/:id/deliveries", s.handleWebhookDeliveries, hooks, globalOnly)
 	e.GET("/api/v1/deliveries/:id", s.handleDelivery, hooks, globalOnly)

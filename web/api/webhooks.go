@@ -21,6 +21,7 @@ type Webhooks interface {
 	Get(ctx context.Context, id int64) (notify.Endpoint, error)
 	Remove(ctx context.Context, id int64) error
 	Rotate(ctx context.Context, id int64) (notify.Endpoint, string, error)
+	Resume(ctx context.Context, id int64) (notify.Endpoint, error)
 	SendTest(ctx context.Context, id int64) (notify.Delivery, error)
 	Redeliver(ctx context.Context, deliveryID string) (notify.Delivery, error)
 	Deliveries(ctx context.Context, endpointID int64, limit int) ([]notify.Delivery, error)
@@ -29,12 +30,15 @@ type Webhooks interface {
 }
 
 // globalOnly refuses a token bound to a user: webhook endpoints are global, they receive every
-// interaction's events, so only a token of the integration itself may manage them.
+// interaction's events, so only a token of the integration itself may manage them. The token's
+// name is the actor of the webhook changes' audit rows.
 func globalOnly(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if tokenOf(c).UserID != 0 {
+		t := tokenOf(c)
+		if t.UserID != 0 {
 			return agentd.Errorf(agentd.EFORBIDDEN, "user_bound_token", "Webhooks are global: a token bound to a user cannot manage them.")
 		}
+		c.SetRequest(c.Request().WithContext(notify.WithActor(c.Request().Context(), notify.Actor{Token: t.Name})))
 		return next(c)
 	}
 }
@@ -194,6 +198,18 @@ func (s *Surface) handleRotateWebhook(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, webhookSecretJSON{webhookJSON: webhookOf(e), Secret: secret})
+}
+
+func (s *Surface) handleResumeWebhook(c echo.Context) error {
+	id, err := endpointID(c)
+	if err != nil {
+		return err
+	}
+	e, err := s.webhooks.Resume(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, webhookOf(e))
 }
 
 func (s *Surface) handleTestWebhook(c echo.Context) error {
