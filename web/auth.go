@@ -189,6 +189,8 @@ func landing(u agent.User, next string) string {
 		return next
 	case u.Role == agent.RoleAdmin:
 		return "/admin"
+	case u.Role == agent.RoleSupervisor:
+		return "/supervisor"
 	}
 	return "/console"
 }

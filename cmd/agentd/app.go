@@ -24,6 +24,7 @@ import (
 	"agentd/web/console"
 	"agentd/web/customer"
 	"agentd/web/devtools"
+	"agentd/web/supervisor"
 	"agentd/web/survey"
 )
 
@@ -153,6 +154,8 @@ func (m *Main) Run(ctx context.Context) error {
 		console.New(console.Deps{Desk: m.Agents, Accounts: m.Accounts, History: m.History, Chat: m.Chat, Auth: auth,
 			Sockets: m.Sockets, Metrics: metrics, Logger: logger}),
 		admin.New(admin.Deps{Admin: m.Admin, Auth: auth, Webhooks: m.Webhooks, Tokens: m.Tokens}),
+		supervisor.New(supervisor.Deps{Chat: m.Chat, History: m.History, Interactions: postgres.NewAPIStore(m.DB),
+			Audit: postgres.NewSupervisorStore(m.DB), Auth: auth}),
 		survey.New(survey.Deps{Surveys: m.Surveys, Cookies: auth.Cookies()}),
 		api.New(api.Deps{Tokens: m.Tokens, Store: postgres.NewAPIStore(m.DB), Chat: m.Chat, History: m.History, Config: cfg.API, Logger: logger,
 			Events: postgres.NewEventStore(m.DB), Sockets: m.Sockets, Streams: streams, Webhooks: m.Webhooks}),

@@ -89,6 +89,7 @@ func runDev(ctx context.Context, args []string) error {
 agentd is running (dev mode, node %s)
 
   Agent console:        %s/console   (sign in below)
+  Supervisor:           %s/supervisor
   Admin:                %s/admin
   Demo customer page:   %s/demo
   Customer library:     %s/static/chat-service.js
@@ -100,7 +101,7 @@ Demo sign-ins (dev only):
 %s
 Services: default, support, sales (with dispositions and an after-chat survey), a few canned
 responses, and a demo co-browse provider (%s). Press Ctrl+C to stop.
-`, m.Config.NodeID, u, u, u, u, u, u, u, redactURL(m.Config.DatabaseURL), creds.String(), coBrowseNote(m.Config.Agent.CoBrowseURL))
+`, m.Config.NodeID, u, u, u, u, u, u, u, u, redactURL(m.Config.DatabaseURL), creds.String(), coBrowseNote(m.Config.Agent.CoBrowseURL))
 	<-ctx.Done()
 	m.Logger.Info("shutting down")
 	return nil
