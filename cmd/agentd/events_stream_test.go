@@ -137,15 +137,18 @@ func TestEventStreamResume(t *testing.T) {
 	last := got[len(got)-1].Position
 	_ = s.ws.Close()
 
-	// Meanwhile, messages from the customer and the agent, concurrently.
+	// Meanwhile, messages from the customer and the agent, concurrently (the customer's from
+	// this goroutine: a test client is not safe for concurrent use).
 	var wg sync.WaitGroup
-	for i := range 5 {
-		wg.Go(func() { mustOK(t, c.do("send_message", map[string]any{"text": fmt.Sprintf("c%d", i)})) })
-		wg.Go(func() {
+	wg.Go(func() {
+		for i := range 5 {
 			if _, err := a.Agents.Send(context.Background(), u, id, fmt.Sprintf("console:%d", i), fmt.Sprintf("a%d", i)); err != nil {
 				t.Error(err)
 			}
-		})
+		}
+	})
+	for i := range 5 {
+		mustOK(t, c.do("send_message", map[string]any{"text": fmt.Sprintf("c%d", i)}))
 	}
 	wg.Wait()
 
