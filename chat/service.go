@@ -333,6 +333,23 @@ func (s *Service) Transcript(ctx context.Context, interactionID string, fromInde
 	return s.store.Events(ctx, interactionID, fromIndex, limit)
 }
 
+// WholeTranscript returns every event of an interaction's transcript, in order, reading it page
+// by page (the review pages and the API's detail show all of it).
+func (s *Service) WholeTranscript(ctx context.Context, interactionID string) ([]Event, error) {
+	var all []Event
+	for from := 0; ; {
+		evs, err := s.store.Events(ctx, interactionID, from, MaxTranscriptPage)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, evs...)
+		if len(evs) < MaxTranscriptPage {
+			return all, nil
+		}
+		from = evs[len(evs)-1].Index + 1
+	}
+}
+
 // SideItems returns notices and UserData changes from fromSeq.
 func (s *Service) SideItems(ctx context.Context, interactionID string, fromSeq int64, limit int) ([]SideItem, error) {
 	if limit <= 0 || limit > MaxTranscriptPage {

@@ -139,19 +139,24 @@ func (s *AgentStore) UpdateUserAudited(ctx context.Context, actorID int64, u age
 
 // AuditLog returns the newest audit entries first.
 func (s *AgentStore) AuditLog(ctx context.Context, limit int) ([]agent.AuditEntry, error) {
-	rows, err := s.db.Pool.Query(ctx, `SELECT a.id, a.at, coalesce(a.user_id, 0), coalesce(u.username, ''), a.action, a.target, a.details
+	rows, err := s.db.Pool.Query(ctx, `SELECT `+auditColumns+`
 		FROM audit_log a LEFT JOIN users u ON u.id = a.user_id ORDER BY a.id DESC LIMIT $1`, limit)
 	if err != nil {
 		return nil, translate(err)
 	}
-	es, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (agent.AuditEntry, error) {
-		var e agent.AuditEntry
-		var details []byte
-		err := r.Scan(&e.ID, &e.At, &e.UserID, &e.Username, &e.Action, &e.Target, &details)
-		e.Details = details
-		return e, err
-	})
+	es, err := pgx.CollectRows(rows, scanAuditEntry)
 	return es, translate(err)
+}
+
+// auditColumns are what scanAuditEntry reads, from audit_log a LEFT JOIN users u.
+const auditColumns = `a.id, a.at, coalesce(a.user_id, 0), coalesce(u.username, ''), a.action, a.target, a.details`
+
+func scanAuditEntry(r pgx.CollectableRow) (agent.AuditEntry, error) {
+	var e agent.AuditEntry
+	var details []byte
+	err := r.Scan(&e.ID, &e.At, &e.UserID, &e.Username, &e.Action, &e.Target, &details)
+	e.Details = details
+	return e, err
 }
 
 var _ agent.AdminStore = (*AgentStore)(nil)

@@ -20,18 +20,12 @@ const interactionAuditLimit = 500
 
 // InteractionAudit returns the audit rows whose target is the interaction, oldest first.
 func (s *SupervisorStore) InteractionAudit(ctx context.Context, interactionID string) ([]agent.AuditEntry, error) {
-	rows, err := s.db.Pool.Query(ctx, `SELECT a.id, a.at, coalesce(a.user_id, 0), coalesce(u.username, ''), a.action, a.target, a.details
+	rows, err := s.db.Pool.Query(ctx, `SELECT `+auditColumns+`
 		FROM audit_log a LEFT JOIN users u ON u.id = a.user_id WHERE a.target = $1 ORDER BY a.id LIMIT $2`, interactionID, interactionAuditLimit)
 	if err != nil {
 		return nil, translate(err)
 	}
-	es, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (agent.AuditEntry, error) {
-		var e agent.AuditEntry
-		var details []byte
-		err := r.Scan(&e.ID, &e.At, &e.UserID, &e.Username, &e.Action, &e.Target, &details)
-		e.Details = details
-		return e, err
-	})
+	es, err := pgx.CollectRows(rows, scanAuditEntry)
 	return es, translate(err)
 }
 

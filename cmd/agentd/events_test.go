@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"agentd/agent"
+	"agentd/chat"
 	"agentd/notify"
 	"agentd/postgres"
 	"agentd/userdata"
@@ -165,5 +166,42 @@ func TestNoChangeWithoutItsEvent(t *testing.T) {
 	_ = json.Unmarshal(last.Data, &d)
 	if last.Type != notify.InteractionTransferred || d["to_agent"].(map[string]any)["username"] != "pavel" {
 		t.Fatalf("last event %s %s, want interaction.transferred to pavel", last.Type, last.Data)
+	}
+}
+
+// TestWholeTranscriptPages: a transcript longer than one page (chat.MaxTranscriptPage) is read
+// whole, in order, by the review pages and the API's detail.
+func TestWholeTranscriptPages(t *testing.T) {
+	t.Parallel()
+	m, _, _, id := oneCommitNode(t, agent.Strategy{})
+	ctx := context.Background()
+	var next int
+	if err := m.DB.Pool.QueryRow(ctx, `SELECT next_index FROM interactions WHERE id = $1`, id).Scan(&next); err != nil {
+		t.Fatal(err)
+	}
+	extra := 2*chat.MaxTranscriptPage + 5
+	if _, err := m.DB.Pool.Exec(ctx, `INSERT INTO transcript_events (interaction_id, idx, kind, text)
+		SELECT $1, $2 + g, 'message', 'm' || g FROM generate_series(0, $3 - 1) g;
+		`, id, next, extra); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.DB.Pool.Exec(ctx, `UPDATE interactions SET next_index = next_index + $2 WHERE id = $1`, id, extra); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := m.Chat.WholeTranscript(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != next+extra {
+		t.Fatalf("%d events, want %d", len(evs), next+extra)
+	}
+	for i, ev := range evs {
+		if ev.Index != i {
+			t.Fatalf("event %d has index %d", i, ev.Index)
+		}
+	}
+	r := apiCall(t, m, "GET", "/api/v1/interactions/"+id, apiToken(t, m, "crm", "read", ""), nil)
+	if n := strings.Count(string(r.raw), `"kind":"message"`); r.status != 200 || n != extra {
+		t.Fatalf("API detail: %d with %d messages, want %d", r.status, n, extra)
 	}
 }

@@ -43,7 +43,7 @@ type Store interface {
 // other does.
 type Chat interface {
 	Interaction(ctx context.Context, interactionID string) (chat.Interaction, error)
-	Transcript(ctx context.Context, interactionID string, fromIndex, limit int) ([]chat.Event, error)
+	WholeTranscript(ctx context.Context, interactionID string) ([]chat.Event, error)
 	SideItems(ctx context.Context, interactionID string, fromSeq int64, limit int) ([]chat.SideItem, error)
 	UserData(ctx context.Context, interactionID string) ([]userdata.Entry, error)
 	UserDataHistory(ctx context.Context, interactionID string) ([]userdata.HistoryEntry, error)

@@ -151,26 +151,20 @@ func (s *Surface) handleInteraction(c echo.Context) error {
 	}
 	out := detailJSON{interactionJSON: interactionOf(ins[0]), Parties: []partyJSON{}, Transcript: []eventJSON{}, Notices: []noticeJSON{}}
 	seen := map[string]bool{}
-	for from := 0; ; {
-		evs, err := s.chat.Transcript(ctx, id, from, chat.MaxTranscriptPage)
-		if err != nil {
-			return notFound(err)
-		}
-		for _, ev := range evs {
-			e := eventJSON{Index: ev.Index, Kind: string(ev.Kind), Text: ev.Text, ContentType: ev.ContentType, Reason: string(ev.Reason), At: ev.At}
-			if ev.Party != nil {
-				e.PartyID = &ev.Party.ID
-				if !seen[ev.Party.ID] {
-					seen[ev.Party.ID] = true
-					out.Parties = append(out.Parties, partyOf(*ev.Party))
-				}
+	evs, err := s.chat.WholeTranscript(ctx, id)
+	if err != nil {
+		return notFound(err)
+	}
+	for _, ev := range evs {
+		e := eventJSON{Index: ev.Index, Kind: string(ev.Kind), Text: ev.Text, ContentType: ev.ContentType, Reason: string(ev.Reason), At: ev.At}
+		if ev.Party != nil {
+			e.PartyID = &ev.Party.ID
+			if !seen[ev.Party.ID] {
+				seen[ev.Party.ID] = true
+				out.Parties = append(out.Parties, partyOf(*ev.Party))
 			}
-			out.Transcript = append(out.Transcript, e)
 		}
-		if len(evs) < chat.MaxTranscriptPage {
-			break
-		}
-		from = evs[len(evs)-1].Index + 1
+		out.Transcript = append(out.Transcript, e)
 	}
 	entries, err := s.chat.UserData(ctx, id)
 	if err != nil {

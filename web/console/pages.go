@@ -303,21 +303,15 @@ func (s *Surface) handleHistory(c echo.Context) error {
 	if h.Disposition, h.Notes, err = s.history.WrapInfo(ctx, id); err != nil {
 		return err
 	}
-	for from := 0; ; {
-		evs, err := s.chat.Transcript(ctx, id, from, chat.MaxTranscriptPage)
-		if err != nil {
-			return err
-		}
-		for _, ev := range evs {
-			h.Events = append(h.Events, eventView(ev))
-			from = ev.Index + 1
-			if ev.Kind == chat.EventPartyJoined && ev.Party != nil && (ev.Party.Type == chat.PartyAgent || ev.Party.Type == chat.PartySupervisor) &&
-				!slices.Contains(h.Agents, nameOr(ev.Party.Name)) {
-				h.Agents = append(h.Agents, nameOr(ev.Party.Name))
-			}
-		}
-		if len(evs) < chat.MaxTranscriptPage {
-			break
+	evs, err := s.chat.WholeTranscript(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, ev := range evs {
+		h.Events = append(h.Events, eventView(ev))
+		if ev.Kind == chat.EventPartyJoined && ev.Party != nil && (ev.Party.Type == chat.PartyAgent || ev.Party.Type == chat.PartySupervisor) &&
+			!slices.Contains(h.Agents, nameOr(ev.Party.Name)) {
+			h.Agents = append(h.Agents, nameOr(ev.Party.Name))
 		}
 	}
 	entries, err := s.chat.UserData(ctx, id)

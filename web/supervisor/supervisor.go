@@ -26,7 +26,7 @@ import (
 // Chat is what the review reads of an interaction from the chat core (chat.Service).
 type Chat interface {
 	Interaction(ctx context.Context, interactionID string) (chat.Interaction, error)
-	Transcript(ctx context.Context, interactionID string, fromIndex, limit int) ([]chat.Event, error)
+	WholeTranscript(ctx context.Context, interactionID string) ([]chat.Event, error)
 	UserData(ctx context.Context, interactionID string) ([]userdata.Entry, error)
 	UserDataHistory(ctx context.Context, interactionID string) ([]userdata.HistoryEntry, error)
 	SideItems(ctx context.Context, interactionID string, fromSeq int64, limit int) ([]chat.SideItem, error)
@@ -159,26 +159,20 @@ func (s *Surface) handleInteraction(c echo.Context) error {
 	if in.EndedAt != nil {
 		v.Ended = in.EndedAt.Format(timeLayout)
 	}
-	for from := 0; ; {
-		evs, err := s.chat.Transcript(ctx, id, from, chat.MaxTranscriptPage)
-		if err != nil {
-			return notFound(err)
-		}
-		for _, ev := range evs {
-			e := templates.SupervisorEvent{Time: ev.At.Format(timeLayout), Kind: string(ev.Kind), Text: ev.Text, Reason: string(ev.Reason)}
-			if ev.Party != nil {
-				e.Party, e.PartyType = nameOr(ev.Party.Name), string(ev.Party.Type)
-				if ev.Kind == chat.EventPartyJoined && (ev.Party.Type == chat.PartyAgent || ev.Party.Type == chat.PartySupervisor) &&
-					!slices.Contains(v.Agents, e.Party) {
-					v.Agents = append(v.Agents, e.Party)
-				}
+	evs, err := s.chat.WholeTranscript(ctx, id)
+	if err != nil {
+		return notFound(err)
+	}
+	for _, ev := range evs {
+		e := templates.SupervisorEvent{Time: ev.At.Format(timeLayout), Kind: string(ev.Kind), Text: ev.Text, Reason: string(ev.Reason)}
+		if ev.Party != nil {
+			e.Party, e.PartyType = nameOr(ev.Party.Name), string(ev.Party.Type)
+			if ev.Kind == chat.EventPartyJoined && (ev.Party.Type == chat.PartyAgent || ev.Party.Type == chat.PartySupervisor) &&
+				!slices.Contains(v.Agents, e.Party) {
+				v.Agents = append(v.Agents, e.Party)
 			}
-			v.Transcript = append(v.Transcript, e)
 		}
-		if len(evs) < chat.MaxTranscriptPage {
-			break
-		}
-		from = evs[len(evs)-1].Index + 1
+		v.Transcript = append(v.Transcript, e)
 	}
 	entries, err := s.chat.UserData(ctx, id)
 	if err != nil {
