@@ -57,8 +57,7 @@ func TestHubRouting(t *testing.T) {
 
 // TestHubWatchAll: a connection that watches everything gets every notification of every
 // interaction, queue and agent, but no typing of chats it is not attached to, once even when it
-// is also attached, and nothing
-// after it left.
+// is also attached, and nothing after it left.
 func TestHubWatchAll(t *testing.T) {
 	h := NewHub()
 	dash, console := &fakeSub{}, &fakeSub{}
