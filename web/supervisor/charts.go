@@ -80,7 +80,9 @@ var (
 			}
 			return t.UTC().Format("15:04")
 		},
-		period: func(t time.Time) string { return t.UTC().Format("Jan 2 15:04") + "–" + t.UTC().Add(time.Hour).Format("15:04") }}
+		period: func(t time.Time) string {
+			return t.UTC().Format("Jan 2 15:04") + "–" + t.UTC().Add(time.Hour).Format("15:04")
+		}}
 	weekWindow = window{id: "week", title: "Last 7 days", per: "day", periodLabel: "Day (UTC)",
 		label:  func(t time.Time, _ int) string { return t.UTC().Format("Mon Jan 2") },
 		period: func(t time.Time) string { return t.UTC().Format("Mon Jan 2") }}
