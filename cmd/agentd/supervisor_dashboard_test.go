@@ -192,7 +192,6 @@ func TestDashboardFigures(t *testing.T) {
 	}
 }
 
-
 // dashSocket is a supervisor's (or anyone's) dashboard socket in a test.
 type dashSocket struct {
 	t  *testing.T
@@ -259,7 +258,11 @@ func supervisorCSRF(t *testing.T, c *http.Client, base string) string {
 func TestDashboardSocket(t *testing.T) {
 	t.Parallel()
 	db := newDB(t)
-	fast := func(c *Config) { c.Router.RouteInterval = 20 * time.Millisecond }
+	// No periodic refresh: every redraw the test waits for must come from a notification.
+	fast := func(c *Config) {
+		c.Router.RouteInterval = 20 * time.Millisecond
+		c.Dashboard.RefreshEvery = time.Hour
+	}
 	a := startNode(t, db, fast, func(c *Config) { c.NodeID = "dash-a" })
 	b := startNode(t, db, fast, func(c *Config) { c.NodeID = "dash-b" })
 	olga := newAgent(t, a, "olga", 2)

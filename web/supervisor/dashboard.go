@@ -39,15 +39,33 @@ type Sessions interface {
 	User(ctx context.Context, id int64) (agent.User, error)
 }
 
-const (
-	// redrawEvery is the shortest time between two redraws of queues, agents and live chats that
+// DashboardConfig is the periods of the live dashboard; zero fields take the defaults below.
+// Only tests change them.
+type DashboardConfig struct {
+	// RedrawEvery is the shortest time between two redraws of queues, agents and live chats that
 	// notifications cause: a busy system's notifications are coalesced into one redraw a second.
-	redrawEvery = time.Second
-	// refreshEvery is the period of the redraw that happens without a notification (the safety
-	// net for one lost) and of the session check.
-	refreshEvery = 5 * time.Second
-	// chartsEvery is how many refreshes make a redraw of the charts (every minute).
-	chartsEvery = 12
+	RedrawEvery time.Duration
+	// RefreshEvery is the period of the redraw that happens without a notification (the safety
+	// net for one lost, and the pending alarms' times) and of the session check.
+	RefreshEvery time.Duration
+	// ChartsEvery is the period of the charts' redraw, a whole number of RefreshEvery.
+	ChartsEvery time.Duration
+}
+
+func (c DashboardConfig) withDefaults() DashboardConfig {
+	if c.RedrawEvery <= 0 {
+		c.RedrawEvery = time.Second
+	}
+	if c.RefreshEvery <= 0 {
+		c.RefreshEvery = 5 * time.Second
+	}
+	if c.ChartsEvery < c.RefreshEvery {
+		c.ChartsEvery = 12 * c.RefreshEvery
+	}
+	return c
+}
+
+const (
 	// pendingAlarm is how long a customer's message may wait for an answer before "Live chats"
 	// marks it overdue.
 	pendingAlarm = 60 * time.Second
@@ -188,7 +206,7 @@ func (s *Surface) handleDashSocket(c echo.Context) error {
 	u := web.CurrentUser(c)
 	csrf := web.CSRF(c)
 	token, _ := c.Get("session_token").(string)
-	opts := web.ConnOptions{Surface: "supervisor", ReadLimit: dashReadLimit, TickEvery: refreshEvery, Held: true,
+	opts := web.ConnOptions{Surface: "supervisor", ReadLimit: dashReadLimit, TickEvery: s.dashCfg.RefreshEvery, Held: true,
 		FramesPerSecond: dashFramesPerSecond, FrameBurst: dashFrameBurst}
 	return s.sockets.Serve(c, opts, func(wc *web.Conn) (web.Handler, web.Subscriber, *web.CloseReason) {
 		dc := &dashConn{Conn: wc, s: s, userID: u.ID, csrf: csrf, token: token}
@@ -211,12 +229,13 @@ type dashConn struct {
 	// turn; last is when the last such redraw started (Unix nanoseconds).
 	scheduled atomic.Bool
 	last      atomic.Int64
-	ticks     int // write pump only
+	ticks     int  // write pump only
+	watching  bool // write pump only: WatchAll was called
 }
 
 // Notify turns the notifications that can change what the dashboard shows (queues, agents,
 // transcripts: a new message moves the pending alarm, an end takes a chat off) into one redraw
-// at most every redrawEvery. It never blocks (the hub calls it).
+// at most every RedrawEvery. It never blocks (the hub calls it).
 func (c *dashConn) Notify(n chat.Notification) {
 	switch n.Kind {
 	case chat.NotifyQueue, chat.NotifyAgent, chat.NotifyEvents:
@@ -226,7 +245,7 @@ func (c *dashConn) Notify(n chat.Notification) {
 	if !c.scheduled.CompareAndSwap(false, true) {
 		return // a redraw is coming and will read this change too
 	}
-	wait := time.Until(time.Unix(0, c.last.Load()).Add(redrawEvery))
+	wait := time.Until(time.Unix(0, c.last.Load()).Add(c.s.dashCfg.RedrawEvery))
 	if wait <= 0 {
 		c.Mark(web.Mark{Kind: markLive})
 		return
@@ -234,7 +253,7 @@ func (c *dashConn) Notify(n chat.Notification) {
 	time.AfterFunc(wait, func() { c.Mark(web.Mark{Kind: markLive}) })
 }
 
-// Tick redraws the live sections every refreshEvery, the charts every chartsEvery ticks, and
+// Tick redraws the live sections every RefreshEvery, the charts every ChartsEvery, and
 // closes the dashboard when its session ended or its user may no longer see it (write pump).
 func (c *dashConn) Tick(ctx context.Context) {
 	c.ticks++
@@ -251,7 +270,7 @@ func (c *dashConn) Tick(ctx context.Context) {
 		return
 	}
 	marks := []web.Mark{{Kind: markLive}}
-	if c.ticks%chartsEvery == 0 {
+	if c.ticks%int(c.s.dashCfg.ChartsEvery/c.s.dashCfg.RefreshEvery) == 0 {
 		marks = append(marks, web.Mark{Kind: markCharts})
 	}
 	c.Mark(marks...)
@@ -297,6 +316,12 @@ type dashOp struct {
 // Flush redraws what d marks: queues, agents and live chats; and the charts after a resync (the
 // first flush, or the LISTEN connection back) or on their minute (write pump).
 func (c *dashConn) Flush(ctx context.Context, d web.Dirty) error {
+	if !c.watching {
+		// From the first flush on (after the hello, the connection registered with the hub),
+		// every notification of the node reaches Notify; everything is read after this.
+		c.s.sockets.Hub().WatchAll(c)
+		c.watching = true
+	}
 	now := c.s.now()
 	var ops []dashOp
 	if d.Has(markLive, "") {

@@ -64,6 +64,7 @@ type Deps struct {
 	Sessions  Sessions
 	Sockets   *web.Sockets
 	Now       func() time.Time
+	DashCfg   DashboardConfig
 }
 
 // Surface serves /supervisor.
@@ -77,12 +78,13 @@ type Surface struct {
 	sessions     Sessions
 	sockets      *web.Sockets
 	clock        func() time.Time
+	dashCfg      DashboardConfig
 }
 
 // New returns the supervisor surface.
 func New(d Deps) *Surface {
 	return &Surface{chat: d.Chat, history: d.History, interactions: d.Interactions, audit: d.Audit, auth: d.Auth,
-		dashboard: d.Dashboard, sessions: d.Sessions, sockets: d.Sockets, clock: d.Now}
+		dashboard: d.Dashboard, sessions: d.Sessions, sockets: d.Sockets, clock: d.Now, dashCfg: d.DashCfg.withDefaults()}
 }
 
 // recentLimit is how many interactions /supervisor lists.
