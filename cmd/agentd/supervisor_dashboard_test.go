@@ -426,4 +426,12 @@ func TestBrowserSupervisorDashboard(t *testing.T) {
 		t.Fatal("the dashboard was reloaded, or showed the customer's name as HTML")
 	}
 	checkAxe(t, sup, "/supervisor with a live chat and the pending alarm")
+
+	// Opened again, the charts count the chat in this hour and today, bar and table alike.
+	browse(t, sup, chromedp.Navigate(base+"/supervisor"))
+	poll(t, sup, "the chat in the charts", `[...document.querySelectorAll('#chart-day-volume .value')].some(v => v.textContent === '1') &&
+		[...document.querySelectorAll('#chart-week-volume .value')].at(-1).textContent === '1' &&
+		[...document.querySelectorAll('#dash-table-day tbody tr')].some(tr => tr.querySelector('td').textContent === '1')`)
+	screenshot(t, sup, "supervisor-dashboard.png")
+	checkAxe(t, sup, "/supervisor with charts")
 }

@@ -13,10 +13,10 @@ import (
 // The geometry of the dashboard's SVG bar charts (viewBox units; the SVG scales to its box).
 const (
 	chartWidth  = 960
-	chartHeight = 220
+	chartHeight = 170
 	chartLeft   = 10
 	chartRight  = 10
-	chartTop    = 24 // room for the value labels above the tallest bar
+	chartTop    = 30 // room for the value labels above the tallest bar
 	chartBottom = 28 // room for the labels under the axis
 	// maxDispositionBars bounds the bars of a dispositions chart; its table lists all.
 	maxDispositionBars = 12
@@ -30,19 +30,23 @@ type chartPoint struct {
 	label string
 }
 
-// barChart lays out points as bars scaled to the largest value. A chart whose every point is
-// zero or without data is drawn empty, with the empty text.
+// barChart lays out points as bars scaled to the largest value (zero values get a bar of no
+// height, labelled 0). A chart none of whose points has data is drawn empty, with the empty text.
 func barChart(id, title, desc string, points []chartPoint, empty string) templates.Chart {
 	c := templates.Chart{ID: id, Title: title, Desc: desc, Width: chartWidth, Height: chartHeight, BaseY: chartHeight - chartBottom}
-	top := 0.0
+	top, some := 0.0, false
 	for _, p := range points {
-		if !math.IsNaN(p.value) && p.value > top {
-			top = p.value
+		if !math.IsNaN(p.value) {
+			some = true
+			top = max(top, p.value)
 		}
 	}
-	if top == 0 || len(points) == 0 {
+	if !some {
 		c.Empty = empty
 		return c
+	}
+	if top == 0 {
+		top = 1
 	}
 	band := (chartWidth - chartLeft - chartRight) / len(points)
 	plot := float64(c.BaseY - chartTop)
@@ -159,7 +163,7 @@ func windowView(w window, figs []agent.Figures, disps []agent.DispositionCount) 
 		}
 		title := s.name + ", " + lowerFirst(w.title)
 		desc := fmt.Sprintf("Bar chart, one bar per %s; each bar is labelled with its value. ", w.per)
-		if topAt == "" || top == 0 {
+		if topAt == "" {
 			desc += "No data in this period."
 		} else {
 			desc += "Highest: " + topAt + ". The table “" + w.title + "” below has every value."
