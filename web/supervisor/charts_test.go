@@ -120,7 +120,7 @@ func TestChartsEmptyAndFull(t *testing.T) {
 		P90Wait: dur(3 * time.Minute), AvgHandle: dur(2*time.Hour + 3*time.Minute), Rated: 2, AvgCSAT: &c45}
 	full[5] = agent.Figures{Start: full[5].Start, Chats: 1, Answered: 1, AvgWait: dur(5 * time.Second), P90Wait: dur(5 * time.Second),
 		AvgHandle: dur(10 * time.Minute)}
-	disps := []agent.DispositionCount{{"Resolved <b>", 3}, {"Escalated", 1}}
+	disps := []agent.DispositionCount{{Disposition: "Resolved <b>", Count: 3}, {Disposition: "Escalated", Count: 1}}
 	fv := windowView(weekWindow, full, disps)
 	page := render(t, templates.DashCharts([]templates.DashWindow{fv}))
 	want := map[string][]string{
