@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -434,4 +436,37 @@ func TestBrowserSupervisorDashboard(t *testing.T) {
 		[...document.querySelectorAll('#dash-table-day tbody tr')].some(tr => tr.querySelector('td').textContent === '1')`)
 	screenshot(t, sup, "supervisor-dashboard.png")
 	checkAxe(t, sup, "/supervisor with charts")
+}
+
+// TestDashboardSocketSessionEnds: signing out closes an open dashboard (1008 "session ended") at
+// its next session check.
+func TestDashboardSocketSessionEnds(t *testing.T) {
+	t.Parallel()
+	m := startNode(t, newDB(t), func(c *Config) { c.Dashboard.RefreshEvery = 100 * time.Millisecond })
+	newAdminUser(t, m, "sam", "sam-password", agent.RoleSupervisor)
+	base := m.URL()
+	sup := httpClient(t)
+	signInAt(t, sup, base, "sam", "sam-password")
+	csrf := supervisorCSRF(t, sup, base)
+	s, _, err := dialDash(t, base, sup, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.ws.WriteJSON(map[string]any{"id": "h1", "cmd": "hello", "args": map[string]string{"csrf": csrf}})
+	s.next("the first render", func(f frame) bool { return f["type"] == "ops" })
+	if resp, body := postForm(t, sup, base+"/logout", url.Values{"_csrf": {csrf}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign out: %d %s", resp.StatusCode, body)
+	}
+	_ = s.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, _, err := s.ws.ReadMessage()
+		if err == nil {
+			continue // a refresh sent before the check
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation || ce.Text != "session ended" {
+			t.Fatalf("after signing out: %v, want close 1008 session ended", err)
+		}
+		return
+	}
 }
