@@ -1,8 +1,8 @@
 // Package supervisor is the supervisors' surface, /supervisor (docs/supervisor.md): the live
 // dashboard (dashboard.go, charts.go), the most recent interactions and the review of one
-// interaction — its transcript, UserData and UserData
-// history, notices, co-browse sessions, survey, wrap-up and audit rows. Supervisors and admins
-// only; opening a review is audited (supervisor.view).
+// interaction — its transcript, UserData and UserData history, notices, co-browse sessions,
+// survey, wrap-up and audit rows. Supervisors and admins only; opening a review is audited
+// (supervisor.view).
 package supervisor
 
 import (
