@@ -27,6 +27,7 @@ type Hub struct {
 	rooms    map[string]set // interaction id → connections
 	services map[int64]set  // service id → consoles (queue counts)
 	agents   map[int64]set  // user id → that agent's consoles
+	everyone set            // connections that watch every notification but typing (WatchAll)
 	closed   bool
 }
 
@@ -37,6 +38,7 @@ func NewHub() *Hub {
 		rooms:    make(map[string]set),
 		services: make(map[int64]set),
 		agents:   make(map[int64]set),
+		everyone: make(set),
 	}
 }
 
@@ -110,6 +112,16 @@ func (h *Hub) Watch(c Subscriber, userID int64, serviceIDs []int64) {
 	}
 }
 
+// WatchAll subscribes c to every notification of every interaction, queue and agent except
+// typing: the supervisors' dashboard, which shows them all.
+func (h *Hub) WatchAll(c Subscriber) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.all[c]; ok {
+		h.everyone[c] = struct{}{}
+	}
+}
+
 // Unregister removes c from everything it was subscribed to.
 func (h *Hub) Unregister(c Subscriber) {
 	h.mu.Lock()
@@ -119,6 +131,7 @@ func (h *Hub) Unregister(c Subscriber) {
 		return
 	}
 	delete(h.all, c)
+	delete(h.everyone, c)
 	for k := range m.rooms {
 		remove(h.rooms, k, c)
 	}
@@ -145,6 +158,14 @@ func (h *Hub) Broadcast(n chat.Notification) {
 	}
 	for c := range targets {
 		c.Notify(n)
+	}
+	if n.Kind == chat.NotifyTyping {
+		return
+	}
+	for c := range h.everyone {
+		if _, done := targets[c]; !done {
+			c.Notify(n)
+		}
 	}
 }
 

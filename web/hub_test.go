@@ -55,6 +55,45 @@ func TestHubRouting(t *testing.T) {
 	}
 }
 
+// TestHubWatchAll: a connection that watches everything gets every notification of every
+// interaction, queue and agent, but no typing of chats it is not attached to, once even when it
+// is also attached, and nothing after it left.
+func TestHubWatchAll(t *testing.T) {
+	h := NewHub()
+	dash, console := &fakeSub{}, &fakeSub{}
+	h.Register(dash)
+	h.Register(console)
+	h.WatchAll(dash)
+	h.Watch(console, 42, []int64{7})
+	h.Attach(dash, "chat-1")
+	for _, n := range []chat.Notification{
+		{Kind: chat.NotifyEvents, InteractionID: "chat-1"},
+		{Kind: chat.NotifyEvents, InteractionID: "chat-9"},
+		{Kind: chat.NotifySide, InteractionID: "chat-9"},
+		{Kind: chat.NotifyQueue, ServiceID: 7},
+		{Kind: chat.NotifyQueue, ServiceID: 3},
+		{Kind: chat.NotifyAgent, UserID: 42},
+		{Kind: chat.NotifyAgent, UserID: 5},
+		{Kind: chat.NotifyTyping, InteractionID: "chat-9", Typing: &chat.Typing{}},
+	} {
+		h.Broadcast(n)
+	}
+	if len(dash.got) != 7 || len(console.got) != 2 {
+		t.Fatalf("deliveries: dashboard %d (want 7), console %d (want 2)", len(dash.got), len(console.got))
+	}
+	for _, n := range dash.got {
+		if n.Kind == chat.NotifyTyping {
+			t.Fatal("typing delivered to a dashboard")
+		}
+	}
+	h.WatchAll(&fakeSub{}) // not registered: ignored
+	h.Unregister(dash)
+	h.Broadcast(chat.Notification{Kind: chat.NotifyQueue, ServiceID: 3})
+	if len(dash.got) != 7 || len(h.everyone) != 0 {
+		t.Fatalf("delivered after unregister, or left in the hub: %d %v", len(dash.got), h.everyone)
+	}
+}
+
 // resyncCounter is a receiver that can also resync.
 type resyncCounter struct{ got, resyncs int }
 

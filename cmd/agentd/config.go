@@ -22,6 +22,7 @@ import (
 	"agentd/userdata"
 	"agentd/web/api"
 	"agentd/web/customer"
+	"agentd/web/supervisor"
 )
 
 // Config is agentd's configuration, from flags and environment (flags win). docs/configuration.md
@@ -42,6 +43,9 @@ type Config struct {
 	HTTP         HTTPConfig
 	MetricsToken string
 	API          api.Config // the integrator REST API (config_api.go)
+	// Dashboard is the periods of the supervisors' live dashboard (defaults when zero; only
+	// tests set them).
+	Dashboard supervisor.DashboardConfig
 	// Dev is `agentd dev`: the demo co-browse provider page is served, and used as the co-browse
 	// provider unless AGENTD_COBROWSE_URL names one.
 	Dev            bool

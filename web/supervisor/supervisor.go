@@ -1,7 +1,8 @@
-// Package supervisor is the supervisors' surface, /supervisor (docs/supervisor.md): the most
-// recent interactions and the review of one interaction — its transcript, UserData and UserData
-// history, notices, co-browse sessions, survey, wrap-up and audit rows. Supervisors and admins
-// only; opening a review is audited (supervisor.view).
+// Package supervisor is the supervisors' surface, /supervisor (docs/supervisor.md): the live
+// dashboard (dashboard.go, charts.go), the most recent interactions and the review of one
+// interaction — its transcript, UserData and UserData history, notices, co-browse sessions,
+// survey, wrap-up and audit rows. Supervisors and admins only; opening a review is audited
+// (supervisor.view).
 package supervisor
 
 import (
@@ -11,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -57,6 +59,13 @@ type Deps struct {
 	Interactions Interactions
 	Audit        Audit
 	Auth         *web.Auth
+	// The live dashboard (dashboard.go): its figures, the session check of its socket, the
+	// node's sockets, and the clock (time.Now when nil).
+	Dashboard Dashboard
+	Sessions  Sessions
+	Sockets   *web.Sockets
+	Now       func() time.Time
+	DashCfg   DashboardConfig
 }
 
 // Surface serves /supervisor.
@@ -66,11 +75,17 @@ type Surface struct {
 	interactions Interactions
 	audit        Audit
 	auth         *web.Auth
+	dashboard    Dashboard
+	sessions     Sessions
+	sockets      *web.Sockets
+	clock        func() time.Time
+	dashCfg      DashboardConfig
 }
 
 // New returns the supervisor surface.
 func New(d Deps) *Surface {
-	return &Surface{chat: d.Chat, history: d.History, interactions: d.Interactions, audit: d.Audit, auth: d.Auth}
+	return &Surface{chat: d.Chat, history: d.History, interactions: d.Interactions, audit: d.Audit, auth: d.Auth,
+		dashboard: d.Dashboard, sessions: d.Sessions, sockets: d.Sockets, clock: d.Now, dashCfg: d.DashCfg.withDefaults()}
 }
 
 // recentLimit is how many interactions /supervisor lists.
@@ -81,6 +96,7 @@ func (s *Surface) Register(e *echo.Echo) {
 	g := e.Group("/supervisor", web.BodyLimit(web.FormLimit), s.auth.Require(agent.RoleSupervisor))
 	g.GET("", s.handleHome)
 	g.GET("/interactions/:id", s.handleInteraction)
+	g.GET("/socket", s.handleDashSocket)
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
@@ -109,6 +125,10 @@ func (s *Surface) handleHome(c echo.Context) error {
 		}
 		return c.Redirect(http.StatusSeeOther, "/supervisor/interactions/"+strings.ToLower(v))
 	}
+	dash, err := s.dashboardView(c.Request().Context())
+	if err != nil {
+		return err
+	}
 	ins, err := s.interactions.Interactions(c.Request().Context(), notify.InteractionFilter{Limit: recentLimit})
 	if err != nil {
 		return err
@@ -122,7 +142,7 @@ func (s *Surface) handleHome(c echo.Context) error {
 		}
 		rows[i] = r
 	}
-	return web.Render(c, http.StatusOK, templates.SupervisorHome(web.Viewer(c), rows))
+	return web.Render(c, http.StatusOK, templates.SupervisorHome(web.Viewer(c), dash, rows))
 }
 
 func nameOr(s string) string {
