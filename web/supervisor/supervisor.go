@@ -56,6 +56,7 @@ type Deps struct {
 	History      History
 	Interactions Interactions
 	Audit        Audit
+	Search       Search // search.go
 	Auth         *web.Auth
 }
 
@@ -65,12 +66,13 @@ type Surface struct {
 	history      History
 	interactions Interactions
 	audit        Audit
+	search       Search
 	auth         *web.Auth
 }
 
 // New returns the supervisor surface.
 func New(d Deps) *Surface {
-	return &Surface{chat: d.Chat, history: d.History, interactions: d.Interactions, audit: d.Audit, auth: d.Auth}
+	return &Surface{chat: d.Chat, history: d.History, interactions: d.Interactions, audit: d.Audit, search: d.Search, auth: d.Auth}
 }
 
 // recentLimit is how many interactions /supervisor lists.
@@ -81,6 +83,7 @@ func (s *Surface) Register(e *echo.Echo) {
 	g := e.Group("/supervisor", web.BodyLimit(web.FormLimit), s.auth.Require(agent.RoleSupervisor))
 	g.GET("", s.handleHome)
 	g.GET("/interactions/:id", s.handleInteraction)
+	s.registerSearch(g)
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
