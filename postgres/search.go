@@ -158,23 +158,8 @@ func scanSearch(row pgx.Row, r *agent.SearchResult, snippet bool) error {
 // Search returns one page of the interactions that match f, sorted, with a snippet of the first
 // matching message for a text search.
 func (s *SearchStore) Search(ctx context.Context, f agent.SearchFilter, sort agent.SearchSort, desc bool, offset, limit int) ([]agent.SearchResult, error) {
-	q := buildSearch(f)
-	order, key, dir := orderSQL(sort, desc)
-	snippet := q.tsquery != ""
-	var sql string
-	if !snippet {
-		sql = `SELECT ` + searchColumns + searchFrom + q.whereSQL() + order + " LIMIT " + q.arg(limit) + " OFFSET " + q.arg(offset)
-	} else {
-		// The excerpt is made for the page's rows only, after the limit.
-		opts := q.arg(`StartSel=` + agent.SnippetStart + `, StopSel=` + agent.SnippetStop + `, MaxWords=25, MinWords=10, MaxFragments=1`)
-		sql = `SELECT p.id, p.customer, p.service, p.started, p.ended, p.state, p.disposition, p.csat, p.agents,
-			coalesce((SELECT ts_headline(` + searchConfig + `, translate(te.text, E'\uE000\uE001', ''), ` + q.tsquery + `, ` + opts + `)
-			FROM transcript_events te WHERE te.interaction_id = p.id AND te.kind = 'message' AND to_tsvector(` + searchConfig + `, te.text) @@ ` + q.tsquery + `
-			ORDER BY te.idx LIMIT 1), '')
-			FROM (SELECT ` + searchColumns + `, ` + key + ` AS sort_key` + searchFrom + q.whereSQL() + order +
-			" LIMIT " + q.arg(limit) + " OFFSET " + q.arg(offset) + `) p ORDER BY p.sort_key` + dir + ` NULLS LAST, p.id` + dir
-	}
-	rows, err := s.db.Pool.Query(ctx, sql, q.args...)
+	sql, args, snippet := searchPageSQL(f, sort, desc, offset, limit)
+	rows, err := s.db.Pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -184,6 +169,27 @@ func (s *SearchStore) Search(ctx context.Context, f agent.SearchFilter, sort age
 		return r, err
 	})
 	return out, translate(err)
+}
+
+// searchPageSQL is the statement of one page of a search, its arguments, and whether it has the
+// snippet column.
+func searchPageSQL(f agent.SearchFilter, sort agent.SearchSort, desc bool, offset, limit int) (string, []any, bool) {
+	q := buildSearch(f)
+	order, key, dir := orderSQL(sort, desc)
+	if q.tsquery == "" {
+		return `SELECT ` + searchColumns + searchFrom + q.whereSQL() + order + " LIMIT " + q.arg(limit) + " OFFSET " + q.arg(offset), q.args, false
+	}
+	// The excerpt is made for the page's rows only, after the limit, from the row's own messages
+	// (by the primary key): "text || ''" keeps the planner off the full-text index, which would
+	// find the matching messages of every chat once per row.
+	opts := q.arg(`StartSel=` + agent.SnippetStart + `, StopSel=` + agent.SnippetStop + `, MaxWords=25, MinWords=10, MaxFragments=1`)
+	sql := `SELECT p.id, p.customer, p.service, p.started, p.ended, p.state, p.disposition, p.csat, p.agents,
+		coalesce((SELECT ts_headline(` + searchConfig + `, translate(te.text, E'\uE000\uE001', ''), ` + q.tsquery + `, ` + opts + `)
+		FROM transcript_events te WHERE te.interaction_id = p.id AND te.kind = 'message' AND to_tsvector(` + searchConfig + `, te.text || '') @@ ` + q.tsquery + `
+		ORDER BY te.idx LIMIT 1), '')
+		FROM (SELECT ` + searchColumns + `, ` + key + ` AS sort_key` + searchFrom + q.whereSQL() + order +
+		" LIMIT " + q.arg(limit) + " OFFSET " + q.arg(offset) + `) p ORDER BY p.sort_key` + dir + ` NULLS LAST, p.id` + dir
+	return sql, q.args, true
 }
 
 // SearchCount counts the interactions that match f.

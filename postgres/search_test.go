@@ -361,11 +361,15 @@ func TestSearchBenchmark(t *testing.T) {
 	for _, k := range queryKinds {
 		var times []time.Duration
 		var found []int
+		var slowest agent.SearchFilter
 		for range runs {
 			f := k.filter(r, d)
 			began := time.Now()
 			rs, err := store.Search(ctx, f, agent.SortStarted, true, 0, 51)
 			times = append(times, time.Since(began))
+			if times[len(times)-1] == slices.Max(times) {
+				slowest = f
+			}
 			if err != nil {
 				t.Fatalf("%s: %v", k.name, err)
 			}
@@ -374,6 +378,22 @@ func TestSearchBenchmark(t *testing.T) {
 		slices.Sort(found)
 		t.Logf("| %s | %d | %.1f ms | %.1f ms | %.1f ms | %d |", k.name, runs, ms(percentile(times, 0.5)), ms(percentile(times, 0.95)),
 			ms(slices.Max(times)), found[len(found)/2])
+		if os.Getenv("AGENTD_BENCH_SEARCH_EXPLAIN") != "" {
+			sql, args, _ := postgres.SearchPageSQL(slowest, agent.SortStarted, true, 0, 51)
+			var plan []string
+			rows, err := conn.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+sql, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var line string
+				if err := rows.Scan(&line); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, line)
+			}
+			t.Logf("%s, slowest: %+v\n%s", k.name, slowest, strings.Join(plan, "\n"))
+		}
 		if found[len(found)-1] == 0 {
 			t.Errorf("%s found nothing in %d runs: the data set or the query is wrong", k.name, runs)
 		}
