@@ -23,8 +23,9 @@ func NewSearchStore(db *DB) *SearchStore { return &SearchStore{db: db} }
 // words, so a text in any language matches word for word.
 const searchConfig = "'simple'"
 
-// valueIndexLen is how many characters of a UserData value the value index holds.
-const valueIndexLen = 200
+// Every search statement is planned for its own arguments (pgx.QueryExecModeExec: an unnamed
+// statement), never as a cached prepared statement: a generic plan cannot know how common the
+// searched words are, and picks the wrong index for one or the other.
 
 // searchQuery is a search's FROM and WHERE and its arguments.
 type searchQuery struct {
@@ -127,7 +128,8 @@ var searchSortSQL = map[agent.SearchSort]string{
 	agent.SortCSAT:        "r.answers->>'CSAT'",
 }
 
-// orderSQL is the ORDER BY of a sort, and the sort key's expression.
+// orderSQL is the ORDER BY of a sort, the sort key's expression and its direction (with NULLS
+// LAST where the key may be NULL).
 func orderSQL(sort agent.SearchSort, desc bool) (order, key, dir string) {
 	col, ok := searchSortSQL[sort]
 	if !ok {
@@ -137,7 +139,13 @@ func orderSQL(sort agent.SearchSort, desc bool) (order, key, dir string) {
 	if desc {
 		dir = " DESC"
 	}
-	return " ORDER BY " + col + dir + " NULLS LAST, i.id" + dir, col, dir
+	nulls := ""
+	if sort == agent.SortEnded || sort == agent.SortCSAT {
+		// Only these may be NULL (a chat not ended, no survey): last either way. The others
+		// keep a plain order, which an index scan of interactions_created_idx gives.
+		nulls = " NULLS LAST"
+	}
+	return " ORDER BY " + col + dir + nulls + ", i.id" + dir, col, dir + nulls
 }
 
 const searchColumns = `i.id, i.customer_name AS customer, s.name AS service, i.created_at AS started, i.ended_at AS ended, i.state,
@@ -159,7 +167,7 @@ func scanSearch(row pgx.Row, r *agent.SearchResult, snippet bool) error {
 // matching message for a text search.
 func (s *SearchStore) Search(ctx context.Context, f agent.SearchFilter, sort agent.SearchSort, desc bool, offset, limit int) ([]agent.SearchResult, error) {
 	sql, args, snippet := searchPageSQL(f, sort, desc, offset, limit)
-	rows, err := s.db.Pool.Query(ctx, sql, args...)
+	rows, err := s.db.Pool.Query(ctx, sql, append([]any{pgx.QueryExecModeExec}, args...)...)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -188,7 +196,7 @@ func searchPageSQL(f agent.SearchFilter, sort agent.SearchSort, desc bool, offse
 		FROM transcript_events te WHERE te.interaction_id = p.id AND te.kind = 'message' AND to_tsvector(` + searchConfig + `, te.text || '') @@ ` + q.tsquery + `
 		ORDER BY te.idx LIMIT 1), '')
 		FROM (SELECT ` + searchColumns + `, ` + key + ` AS sort_key` + searchFrom + q.whereSQL() + order +
-		" LIMIT " + q.arg(limit) + " OFFSET " + q.arg(offset) + `) p ORDER BY p.sort_key` + dir + ` NULLS LAST, p.id` + dir
+		" LIMIT " + q.arg(limit) + " OFFSET " + q.arg(offset) + `) p ORDER BY p.sort_key` + dir + `, p.id` + dir
 	return sql, q.args, true
 }
 
@@ -196,7 +204,8 @@ func searchPageSQL(f agent.SearchFilter, sort agent.SearchSort, desc bool, offse
 func (s *SearchStore) SearchCount(ctx context.Context, f agent.SearchFilter) (int64, error) {
 	q := buildSearch(f)
 	var n int64
-	err := s.db.Pool.QueryRow(ctx, `SELECT count(*) FROM interactions i LEFT JOIN survey_responses r ON r.interaction_id = i.id`+q.whereSQL(), q.args...).Scan(&n)
+	err := s.db.Pool.QueryRow(ctx, `SELECT count(*) FROM interactions i LEFT JOIN survey_responses r ON r.interaction_id = i.id`+q.whereSQL(),
+		append([]any{pgx.QueryExecModeExec}, q.args...)...).Scan(&n)
 	return n, translate(err)
 }
 
@@ -208,7 +217,7 @@ func (s *SearchStore) SearchEach(ctx context.Context, f agent.SearchFilter, sort
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	order, _, _ := orderSQL(sort, desc)
-	rows, err := s.db.Pool.Query(ctx, `SELECT `+searchColumns+searchFrom+q.whereSQL()+order, q.args...)
+	rows, err := s.db.Pool.Query(ctx, `SELECT `+searchColumns+searchFrom+q.whereSQL()+order, append([]any{pgx.QueryExecModeExec}, q.args...)...)
 	if err != nil {
 		return translate(err)
 	}

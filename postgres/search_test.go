@@ -398,6 +398,28 @@ func TestSearchBenchmark(t *testing.T) {
 			t.Errorf("%s found nothing in %d runs: the data set or the query is wrong", k.name, runs)
 		}
 	}
+	if keep := os.Getenv("AGENTD_BENCH_SEARCH_KEEP"); keep != "" {
+		// Keep a copy of the data set for looking at plans by hand (psql), as database keep.
+		var name string
+		if err := conn.QueryRow(ctx, `SELECT current_database()`).Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		conn.Close(ctx)
+		admin, err := pgx.Connect(ctx, strings.Replace(url, "/"+name, "/postgres", 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer admin.Close(ctx)
+		if _, err := admin.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{keep}.Sanitize()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := admin.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{keep}.Sanitize()+` TEMPLATE `+pgx.Identifier{name}.Sanitize()); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("kept the data set as database %s", keep)
+		return
+	}
 	// A CoBrowseSessionId is found again by its value, with the other filters as well.
 	v := d.cobrowse[0]
 	rs, err := store.Search(ctx, agent.SearchFilter{UserDataKey: "CoBrowseSessionId", UserDataValue: v}, agent.SortStarted, true, 0, 51)
