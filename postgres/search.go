@@ -18,9 +18,9 @@ type SearchStore struct{ db *DB }
 // NewSearchStore returns the search store on db.
 func NewSearchStore(db *DB) *SearchStore { return &SearchStore{db: db} }
 
-// searchConfig is the text search configuration of the "Text" filter and of its index
-// (migrations/009_search.sql): 'simple' lower-cases words and neither stems them nor drops stop
-// words, so a text in any language matches word for word.
+// searchConfig is the text search configuration of the "Text" filter; it must be the one of
+// transcript_events.search_vector (migrations/009_search.sql): 'simple' lower-cases words and
+// neither stems them nor drops stop words, so a text in any language matches word for word.
 const searchConfig = "'simple'"
 
 // Every search statement is planned for its own arguments (pgx.QueryExecModeExec: an unnamed
@@ -64,7 +64,7 @@ func buildSearch(f agent.SearchFilter) *searchQuery {
 	if len(f.Text) > 0 {
 		q.tsquery = q.tsqueryOf(f.Text)
 		q.where = append(q.where, `EXISTS (SELECT 1 FROM transcript_events te WHERE te.interaction_id = i.id AND te.kind = 'message'
-			AND to_tsvector(`+searchConfig+`, te.text) @@ `+q.tsquery+`)`)
+			AND te.search_vector @@ `+q.tsquery+`)`)
 	}
 	if f.UserDataKey != "" {
 		cond := "h.key = " + q.arg(f.UserDataKey)
@@ -188,12 +188,12 @@ func searchPageSQL(f agent.SearchFilter, sort agent.SearchSort, desc bool, offse
 		return `SELECT ` + searchColumns + searchFrom + q.whereSQL() + order + " LIMIT " + q.arg(limit) + " OFFSET " + q.arg(offset), q.args, false
 	}
 	// The excerpt is made for the page's rows only, after the limit, from the row's own messages
-	// (by the primary key): "text || ''" keeps the planner off the full-text index, which would
+	// (by the primary key): "search_vector || ''" keeps the planner off the full-text index, which would
 	// find the matching messages of every chat once per row.
 	opts := q.arg(`StartSel=` + agent.SnippetStart + `, StopSel=` + agent.SnippetStop + `, MaxWords=25, MinWords=10, MaxFragments=1`)
 	sql := `SELECT p.id, p.customer, p.service, p.started, p.ended, p.state, p.disposition, p.csat, p.agents,
 		coalesce((SELECT ts_headline(` + searchConfig + `, translate(te.text, E'\uE000\uE001', ''), ` + q.tsquery + `, ` + opts + `)
-		FROM transcript_events te WHERE te.interaction_id = p.id AND te.kind = 'message' AND to_tsvector(` + searchConfig + `, te.text || '') @@ ` + q.tsquery + `
+		FROM transcript_events te WHERE te.interaction_id = p.id AND te.kind = 'message' AND (te.search_vector || ''::tsvector) @@ ` + q.tsquery + `
 		ORDER BY te.idx LIMIT 1), '')
 		FROM (SELECT ` + searchColumns + `, ` + key + ` AS sort_key` + searchFrom + q.whereSQL() + order +
 		" LIMIT " + q.arg(limit) + " OFFSET " + q.arg(offset) + `) p ORDER BY p.sort_key` + dir + `, p.id` + dir
