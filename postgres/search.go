@@ -59,9 +59,19 @@ func (q *searchQuery) tsqueryOf(terms []agent.SearchTerm) string {
 	return "(" + strings.Join(parts, " && ") + ")"
 }
 
-func buildSearch(f agent.SearchFilter) *searchQuery {
+// textProbe is how many matching messages a text search looks for first: fewer, and the page
+// reads exactly those chats (textIDs); more, and the planner walks the chats in order and stops
+// at the page (a common word is found at once that way).
+const textProbe = 5000
+
+// buildSearch makes the query of f; textIDs, when not nil, are all the chats whose messages match
+// f.Text (the probe found them all).
+func buildSearch(f agent.SearchFilter, textIDs []string) *searchQuery {
 	q := &searchQuery{}
-	if len(f.Text) > 0 {
+	if len(f.Text) > 0 && textIDs != nil {
+		q.where = append(q.where, "i.id = ANY("+q.arg(textIDs)+"::text[]::uuid[])")
+		q.tsquery = q.tsqueryOf(f.Text)
+	} else if len(f.Text) > 0 {
 		q.tsquery = q.tsqueryOf(f.Text)
 		q.where = append(q.where, `EXISTS (SELECT 1 FROM transcript_events te WHERE te.interaction_id = i.id AND te.kind = 'message'
 			AND te.search_vector @@ `+q.tsquery+`)`)
@@ -166,7 +176,11 @@ func scanSearch(row pgx.Row, r *agent.SearchResult, snippet bool) error {
 // Search returns one page of the interactions that match f, sorted, with a snippet of the first
 // matching message for a text search.
 func (s *SearchStore) Search(ctx context.Context, f agent.SearchFilter, sort agent.SearchSort, desc bool, offset, limit int) ([]agent.SearchResult, error) {
-	sql, args, snippet := searchPageSQL(f, sort, desc, offset, limit)
+	ids, err := s.textMatches(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	sql, args, snippet := searchPageSQL(f, ids, sort, desc, offset, limit)
 	rows, err := s.db.Pool.Query(ctx, sql, append([]any{pgx.QueryExecModeExec}, args...)...)
 	if err != nil {
 		return nil, translate(err)
@@ -181,8 +195,8 @@ func (s *SearchStore) Search(ctx context.Context, f agent.SearchFilter, sort age
 
 // searchPageSQL is the statement of one page of a search, its arguments, and whether it has the
 // snippet column.
-func searchPageSQL(f agent.SearchFilter, sort agent.SearchSort, desc bool, offset, limit int) (string, []any, bool) {
-	q := buildSearch(f)
+func searchPageSQL(f agent.SearchFilter, textIDs []string, sort agent.SearchSort, desc bool, offset, limit int) (string, []any, bool) {
+	q := buildSearch(f, textIDs)
 	order, key, dir := orderSQL(sort, desc)
 	if q.tsquery == "" {
 		return `SELECT ` + searchColumns + searchFrom + q.whereSQL() + order + " LIMIT " + q.arg(limit) + " OFFSET " + q.arg(offset), q.args, false
@@ -200,9 +214,33 @@ func searchPageSQL(f agent.SearchFilter, sort agent.SearchSort, desc bool, offse
 	return sql, q.args, true
 }
 
+// textMatches finds, for a text search, the chats with a matching message when there are at
+// most textProbe such messages (nil otherwise, or without text). A rare word or phrase is then a
+// short list of chats, read by primary key, rather than a walk through every chat in order that
+// the planner, misjudging how rare it is, might choose.
+func (s *SearchStore) textMatches(ctx context.Context, f agent.SearchFilter) ([]string, error) {
+	if len(f.Text) == 0 {
+		return nil, nil
+	}
+	q := &searchQuery{}
+	tsq := q.tsqueryOf(f.Text)
+	var ids []string
+	var n int
+	err := s.db.Pool.QueryRow(ctx, `SELECT coalesce(array_agg(DISTINCT m.interaction_id::text), '{}'), count(*) FROM (
+		SELECT te.interaction_id FROM transcript_events te WHERE te.kind = 'message' AND te.search_vector @@ `+tsq+`
+		LIMIT `+q.arg(textProbe+1)+`) m`, append([]any{pgx.QueryExecModeExec}, q.args...)...).Scan(&ids, &n)
+	if err != nil {
+		return nil, translate(err)
+	}
+	if n > textProbe {
+		return nil, nil
+	}
+	return ids, nil
+}
+
 // SearchCount counts the interactions that match f.
 func (s *SearchStore) SearchCount(ctx context.Context, f agent.SearchFilter) (int64, error) {
-	q := buildSearch(f)
+	q := buildSearch(f, nil)
 	var n int64
 	err := s.db.Pool.QueryRow(ctx, `SELECT count(*) FROM interactions i LEFT JOIN survey_responses r ON r.interaction_id = i.id`+q.whereSQL(),
 		append([]any{pgx.QueryExecModeExec}, q.args...)...).Scan(&n)
@@ -213,7 +251,7 @@ func (s *SearchStore) SearchCount(ctx context.Context, f agent.SearchFilter) (in
 // the database: the result is streamed, never held. An error from fn, or ctx ending, stops the
 // query on the server at once (the connection is closed rather than drained).
 func (s *SearchStore) SearchEach(ctx context.Context, f agent.SearchFilter, sort agent.SearchSort, desc bool, fn func(agent.SearchResult) error) error {
-	q := buildSearch(f)
+	q := buildSearch(f, nil)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	order, _, _ := orderSQL(sort, desc)

@@ -379,7 +379,11 @@ func TestSearchBenchmark(t *testing.T) {
 		t.Logf("| %s | %d | %.1f ms | %.1f ms | %.1f ms | %d |", k.name, runs, ms(percentile(times, 0.5)), ms(percentile(times, 0.95)),
 			ms(slices.Max(times)), found[len(found)/2])
 		if os.Getenv("AGENTD_BENCH_SEARCH_EXPLAIN") != "" {
-			sql, args, _ := postgres.SearchPageSQL(slowest, agent.SortStarted, true, 0, 51)
+			ids, err := store.TextMatches(ctx, slowest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sql, args, _ := postgres.SearchPageSQL(slowest, ids, agent.SortStarted, true, 0, 51)
 			var plan []string
 			rows, err := conn.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+sql, args...)
 			if err != nil {
