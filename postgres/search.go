@@ -59,10 +59,11 @@ func (q *searchQuery) tsqueryOf(terms []agent.SearchTerm) string {
 	return "(" + strings.Join(parts, " && ") + ")"
 }
 
-// textProbe is how many matching messages a text search looks for first: fewer, and the page
+// textProbe is how many matching messages a text search looks for first (2,000 measured better
+// than 5,000 in the benchmark: the probe of a common word costs less): fewer, and the page
 // reads exactly those chats (textIDs); more, and the planner walks the chats in order and stops
 // at the page (a common word is found at once that way).
-const textProbe = 5000
+const textProbe = 2000
 
 // buildSearch makes the query of f; textIDs, when not nil, are all the chats whose messages match
 // f.Text (the probe found them all).
