@@ -96,8 +96,11 @@ func buildSearch(f agent.SearchFilter, textIDs []string) *searchQuery {
 		q.where = append(q.where, "i.service_id = (SELECT id FROM services WHERE name = "+q.arg(f.Service)+")")
 	}
 	if f.Agent != "" {
-		q.where = append(q.where, `EXISTS (SELECT 1 FROM assignments a WHERE a.interaction_id = i.id AND a.accepted_at IS NOT NULL
-			AND a.user_id = (SELECT id FROM users WHERE lower(username) = lower(`+q.arg(f.Agent)+`)))`)
+		// The agent's chats as a list (ARRAY), not a semi-join: the planner, not knowing whose chats
+		// they are, walked every chat newest first and checked each one (the benchmark's
+		// "UserData key + agent", 60 → 30 ms).
+		q.where = append(q.where, `i.id = ANY(ARRAY(SELECT a.interaction_id FROM assignments a WHERE a.accepted_at IS NOT NULL
+			AND a.user_id = (SELECT id FROM users WHERE lower(username) = lower(`+q.arg(f.Agent)+`))))`)
 	}
 	if f.From != nil {
 		q.where = append(q.where, "i.created_at >= "+q.arg(*f.From))
