@@ -93,7 +93,9 @@ func buildSearch(f agent.SearchFilter, textIDs []string) *searchQuery {
 		q.where = append(q.where, "EXISTS (SELECT 1 FROM userdata_history h WHERE h.interaction_id = i.id AND "+cond+")")
 	}
 	if f.Service != "" {
-		q.where = append(q.where, "i.service_id = (SELECT id FROM services WHERE name = "+q.arg(f.Service)+")")
+		// On the joined services row, not a subquery: the planner then knows the service and
+		// reads interactions_service_created_idx for it.
+		q.where = append(q.where, "s.name = "+q.arg(f.Service))
 	}
 	if f.Agent != "" {
 		// The agent's chats as a list (ARRAY), not a semi-join: the planner, not knowing whose chats
@@ -246,7 +248,7 @@ func (s *SearchStore) textMatches(ctx context.Context, f agent.SearchFilter) ([]
 func (s *SearchStore) SearchCount(ctx context.Context, f agent.SearchFilter) (int64, error) {
 	q := buildSearch(f, nil)
 	var n int64
-	err := s.db.Pool.QueryRow(ctx, `SELECT count(*) FROM interactions i LEFT JOIN survey_responses r ON r.interaction_id = i.id`+q.whereSQL(),
+	err := s.db.Pool.QueryRow(ctx, `SELECT count(*)`+searchFrom+q.whereSQL(),
 		append([]any{pgx.QueryExecModeExec}, q.args...)...).Scan(&n)
 	return n, translate(err)
 }

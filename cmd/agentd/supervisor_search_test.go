@@ -548,7 +548,8 @@ func TestSupervisorSearchExportCancel(t *testing.T) {
 // TestBrowserSupervisorSearch: a customer on chat-service.js chats with an agent in the console,
 // each in its own browser context; a supervisor in a third finds the chat by its text and by its
 // CoBrowseSessionId, opens its review from the result, and exports it as CSV: the download
-// arrives and holds the chat. The search page passes axe and shows hostile strings as text.
+// arrives and holds the chat. The search page passes axe and shows hostile strings in every
+// field it shows (name, disposition, snippet, UserData in the form) as text.
 func TestBrowserSupervisorSearch(t *testing.T) {
 	t.Parallel()
 	db := newDB(t)
@@ -620,6 +621,30 @@ func TestBrowserSupervisorSearch(t *testing.T) {
 	if err != nil || len(recs) != 2 || recs[1][0] != id || recs[1][3] != "alice" || recs[1][7] != "active" {
 		t.Fatalf("downloaded csv: %v %q", err, recs)
 	}
+
+	// Hostile strings in every field the search shows (customer name, disposition, the snippet
+	// of the message, UserData key and value echoed in the form) are text.
+	const xssDisp = `<b id="xss-disp">d</b>`
+	if _, err := m.DB.Pool.Exec(context.Background(), `WITH i AS (
+			INSERT INTO interactions (service_id, state, secure_key_hash, start_token_hash, customer_name, disposition)
+			VALUES (1, 'wrapped', '\x00', '\x01', $1, $2) RETURNING id),
+		t AS (INSERT INTO transcript_events (interaction_id, idx, kind, text) SELECT id, 0, 'message', $3 FROM i)
+		INSERT INTO userdata_history (interaction_id, seq, key, op, new_value, owner, visible, was_visible)
+		SELECT id, 1, $4, 'set', to_jsonb($5::text), 'client', true, false FROM i`,
+		supXSSName, xssDisp, "zeppelin <b id=\"xss-snippet\">zeppelin</b> "+supXSSMessage, supXSSKey, supXSSValue); err != nil {
+		t.Fatal(err)
+	}
+	hostile := url.Values{"text": {"zeppelin"}, "key": {supXSSKey}, "value": {supXSSValue}, "disposition": {xssDisp}}
+	browse(t, sup, chromedp.Navigate(m.URL()+"/supervisor/search?"+hostile.Encode()))
+	poll(t, sup, "hostile strings as text", `document.querySelectorAll('#results-table tbody tr').length === 1 &&
+		document.querySelector('#results-table tbody a').textContent === `+jsString(supXSSName)+` &&
+		document.querySelector('#results-table tbody').textContent.includes(`+jsString(xssDisp)+`) &&
+		document.querySelector('#results-table mark')?.textContent === 'zeppelin' &&
+		document.getElementById('search-key').value === `+jsString(supXSSKey)+` &&
+		document.getElementById('search-value').value === `+jsString(supXSSValue)+` &&
+		!document.querySelector('[id^="xss-"]') && !window.pwned`)
+	browse(t, sup, chromedp.Navigate(m.URL()+"/supervisor/search?key=CoBrowseSessionId&value=CB-9001"))
+	poll(t, sup, "userdata result again", `document.querySelectorAll('#results-table tbody tr').length === 1`)
 
 	// The review, from the result.
 	click(t, sup, `#results-table tbody a`)
