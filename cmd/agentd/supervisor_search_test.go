@@ -652,3 +652,34 @@ func TestBrowserSupervisorSearch(t *testing.T) {
 		document.getElementById('transcript').textContent.includes('hovercraft') &&
 		document.getElementById('userdata').textContent.includes('CB-9001') && !document.getElementById('xss-search')`)
 }
+
+// TestBrowserSupervisorSearchExportCancel: a large export shows its progress (rows of the total)
+// and "Cancel" stops it: the page says so, and within a bounded wait no backend runs its query
+// and no goroutine is still exporting.
+func TestBrowserSupervisorSearchExportCancel(t *testing.T) {
+	t.Parallel()
+	m := startNode(t, newDB(t))
+	if _, err := m.DB.Pool.Exec(context.Background(), `INSERT INTO interactions (service_id, state, secure_key_hash, start_token_hash, customer_name, created_at)
+		SELECT 1, 'ended', '\x00', sha256(g::text::bytea), 'Customer ' || g, now() - g * interval '1 second' FROM generate_series(1, 200000) g`); err != nil {
+		t.Fatal(err)
+	}
+	newAdminUser(t, m, "sam", "sam-password", agent.RoleSupervisor)
+	tab := newTab(t, newBrowser(t))
+	signIn(t, tab, m.URL(), "sam", "sam-password")
+	poll(t, tab, "supervisor home", `location.pathname === '/supervisor'`)
+	browse(t, tab, chromedp.Navigate(m.URL()+"/supervisor/search?sort=customer&dir=asc"))
+	poll(t, tab, "results", `document.querySelectorAll('#results-table tbody tr').length === 50`)
+	click(t, tab, `a[data-export=json]`)
+	// Cancel as soon as the progress shows rows arriving, in the same turn of the page.
+	poll(t, tab, "progress, then Cancel", `(() => {
+		const p = document.getElementById('export-progress').textContent;
+		if (!/^Exporting: [0-9]+ of 200000 rows, /.test(p) || document.getElementById('export-cancel').hidden) return false;
+		document.getElementById('export-cancel').click();
+		return true;
+	})()`)
+	poll(t, tab, "cancelled", `document.getElementById('export-progress').textContent === 'Export cancelled.' && document.getElementById('export-cancel').hidden`)
+	waitFor(t, "the cancelled export to stop", func() bool { return exportRunning(t, m) == 0 && exportGoroutines() == 0 })
+	if a := exportAudits(t, m); len(a) != 1 || a[0]["format"] != "json" || a[0]["rows"] != float64(200000) {
+		t.Fatalf("audit: %v", a)
+	}
+}
