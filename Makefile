@@ -6,6 +6,8 @@
 #   make lint       go vet, gofmt, staticcheck and errorlint (pinned, run as go tools)
 #   make test-race  the same tests with the race detector (slower)
 #   make build      bin/agentd
+#   make bench-search  the supervisors' search over 1,000,000 generated messages
+#                   (docs/benchmarks.md, "Search"; several minutes)
 #   make generate   regenerate templ components
 #   make fmt | vet | clean
 #   make pg-stop    stop the dev PostgreSQL cluster started by make run
@@ -15,7 +17,7 @@ BIN     ?= bin/agentd
 PGDATA  ?= .agentd/pgdata
 TESTFLAGS ?=
 
-.PHONY: all run test test-race lint generate build fmt vet clean deps-postgres deps-test pg-stop
+.PHONY: all run test test-race lint generate build fmt vet clean deps-postgres deps-test pg-stop bench-search
 
 all: build
 
@@ -41,6 +43,11 @@ lint:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt -l: not formatted:"; echo "$$unformatted"; exit 1; fi
 	$(GO) tool staticcheck ./...
 	$(GO) tool go-errorlint ./...
+
+# 100,000 chats, 1,000,000 messages; AGENTD_BENCH_SEARCH_CHATS=n for another size,
+# AGENTD_BENCH_SEARCH_EXPLAIN=1 to print the plan of each kind's slowest run.
+bench-search: deps-postgres
+	AGENTD_BENCH_SEARCH=1 $(GO) test -count=1 -timeout 60m -run '^TestSearchBenchmark$$' -v ./postgres/
 
 generate:
 	$(GO) tool templ generate

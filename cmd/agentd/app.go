@@ -155,7 +155,7 @@ func (m *Main) Run(ctx context.Context) error {
 			Sockets: m.Sockets, Metrics: metrics, Logger: logger}),
 		admin.New(admin.Deps{Admin: m.Admin, Auth: auth, Webhooks: m.Webhooks, Tokens: m.Tokens}),
 		supervisor.New(supervisor.Deps{Chat: m.Chat, History: m.History, Interactions: postgres.NewAPIStore(m.DB),
-			Audit: postgres.NewSupervisorStore(m.DB), Auth: auth,
+			Audit: postgres.NewSupervisorStore(m.DB), Search: postgres.NewSearchStore(m.DB), Auth: auth,
 			Dashboard: postgres.NewDashboardStore(m.DB), Sessions: m.Accounts, Sockets: m.Sockets, Now: m.Now,
 			DashCfg: cfg.Dashboard}),
 		survey.New(survey.Deps{Surveys: m.Surveys, Cookies: auth.Cookies()}),

@@ -58,6 +58,7 @@ type Deps struct {
 	History      History
 	Interactions Interactions
 	Audit        Audit
+	Search       Search // search.go
 	Auth         *web.Auth
 	// The live dashboard (dashboard.go): its figures, the session check of its socket, the
 	// node's sockets, and the clock (time.Now when nil).
@@ -74,6 +75,7 @@ type Surface struct {
 	history      History
 	interactions Interactions
 	audit        Audit
+	search       Search
 	auth         *web.Auth
 	dashboard    Dashboard
 	sessions     Sessions
@@ -84,7 +86,7 @@ type Surface struct {
 
 // New returns the supervisor surface.
 func New(d Deps) *Surface {
-	return &Surface{chat: d.Chat, history: d.History, interactions: d.Interactions, audit: d.Audit, auth: d.Auth,
+	return &Surface{chat: d.Chat, history: d.History, interactions: d.Interactions, audit: d.Audit, search: d.Search, auth: d.Auth,
 		dashboard: d.Dashboard, sessions: d.Sessions, sockets: d.Sockets, clock: d.Now, dashCfg: d.DashCfg.withDefaults()}
 }
 
@@ -97,6 +99,7 @@ func (s *Surface) Register(e *echo.Echo) {
 	g.GET("", s.handleHome)
 	g.GET("/interactions/:id", s.handleInteraction)
 	g.GET("/socket", s.handleDashSocket)
+	s.registerSearch(g)
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
