@@ -154,7 +154,6 @@ func (s *Surface) handleMonitorSocket(c echo.Context) error {
 		FramesPerSecond: monitorFramesPerSecond, FrameBurst: monitorFrameBurst}
 	err = s.mon.Sockets.Serve(c, opts, func(wc *web.Conn) (web.Handler, web.Subscriber, *web.CloseReason) {
 		cc.Conn = wc
-		s.mon.Sockets.Hub().Attach(cc, in.ID)
 		cc.Resync() // the first flush, after the hello, renders everything
 		return cc, cc, nil
 	})
@@ -250,6 +249,10 @@ func (c *monConn) HandleFrame(ctx context.Context, _ int, frame []byte) {
 			return
 		}
 		c.hello.Store(true)
+		// Registered with the hub by now (Serve registers before the pumps run): from here on
+		// every notification of the chat marks this connection, and the first flush reads
+		// everything before it from Postgres.
+		c.s.mon.Sockets.Hub().Attach(c, c.iid)
 		c.Send(web.Result(in.ID, nil))
 		c.Release()
 		return
