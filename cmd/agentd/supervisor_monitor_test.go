@@ -174,7 +174,9 @@ func TestSupervisorMonitorTwoNodes(t *testing.T) {
 
 	// Barge in, write, leave.
 	mustOK(t, mon.do("barge_in", map[string]any{}))
-	joined := cust.waitEvent("the supervisor joined", func(ev frame) bool { return ev.str("kind") == "party_joined" && ev.str("party", "type") == "supervisor" })
+	joined := cust.waitEvent("the supervisor joined", func(ev frame) bool {
+		return ev.str("kind") == "party_joined" && ev.str("party", "type") == "supervisor"
+	})
 	if joined.str("party", "name") != "Sam Super" {
 		t.Fatalf("supervisor party: %v", joined)
 	}
@@ -367,7 +369,10 @@ func TestSupervisorMonitorRoles(t *testing.T) {
 		t.Fatalf("agent's monitor socket: %v %v, want 403", err, resp)
 	}
 	for _, call := range []func() error{
-		func() error { _, err := m.Supervision.StartMonitor(ctx, olga, "00000000-0000-4000-8000-000000000001", id); return err },
+		func() error {
+			_, err := m.Supervision.StartMonitor(ctx, olga, "00000000-0000-4000-8000-000000000001", id)
+			return err
+		},
 		func() error { _, err := m.Supervision.Whisper(ctx, olga, id, "hi"); return err },
 		func() error { _, err := m.Supervision.BargeIn(ctx, olga, id); return err },
 		func() error { _, err := m.Supervision.Send(ctx, olga, id, "c1", "hi"); return err },

@@ -128,8 +128,8 @@ type monConn struct {
 	// Owned by the write pump.
 	nextIndex int
 	nextSeq   int64
-	in        bool      // this supervisor's party is in the chat (barged in)
-	ended     bool      // the chat's session_ended was read
+	in        bool // this supervisor's party is in the chat (barged in)
+	ended     bool // the chat's session_ended was read
 	drawn     *templates.MonitorControlsView
 	lastSent  time.Time // when the customer's last message was stored: its typing ended then
 	typingEnd bool      // the typing line must be cleared
