@@ -146,5 +146,15 @@
     t.form.requestSubmit();
   });
 
+  // Leaving the page ends the monitoring at once (the agent's "Monitored by" line goes): a page
+  // kept in the back/forward cache would otherwise hold its socket open.
+  window.addEventListener('pagehide', () => {
+    closedForGood = true;
+    if (ws) ws.close(1000, 'left');
+  });
+  window.addEventListener('pageshow', (ev) => {
+    if (ev.persisted) { closedForGood = false; connect(); }
+  });
+
   connect();
 })();

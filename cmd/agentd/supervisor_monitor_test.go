@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/gorilla/websocket"
 
 	"agentd"
@@ -401,4 +403,99 @@ func TestSupervisorMonitorRoles(t *testing.T) {
 	if n := auditCount(t, m, id, "sam", "supervisor.whisper") + auditCount(t, m, id, "sam", "supervisor.leave"); n != 0 {
 		t.Fatalf("refused commands were audited: %d", n)
 	}
+}
+
+// TestBrowserSupervisorMonitor: three browser contexts — a customer page on chat-service.js, the
+// agent's console and the supervisor's monitor page. The monitor shows the customer's messages
+// and typing live and passes axe; the console says "Monitored by"; "Send whisper" shows in the
+// console marked and never in the customer's page; "Barge in" gives the customer onAgentConnected
+// with party.type.supervisor; "Message"/"Send" reaches the customer; "Leave" gives the customer
+// onAgentDisconnected for the supervisor, and the agent keeps the chat.
+func TestBrowserSupervisorMonitor(t *testing.T) {
+	t.Parallel()
+	addr := freeAddr(t)
+	var site *httptest.Server
+	agentdURL := "http://" + addr
+	site = sitePages(t, agentdURL, map[string]string{"/seed": seedFlow})
+	m := startNode(t, newDB(t), func(c *Config) {
+		c.Addr = addr
+		c.allowedOrigins = site.URL
+		c.Router.RouteInterval = 20 * time.Millisecond
+	})
+	ctx := context.Background()
+	base := m.URL()
+	olga := newAgent(t, m, "olga", 2)
+	newSupervisor(t, m, "sam", "Sam Super")
+	ready(t, m, olga)
+	br := newBrowser(t)
+
+	console := newTab(t, br)
+	consoleFor(t, console, base, "olga")
+	cust := newTab(t, br)
+	browse(t, cust, chromedp.Navigate(site.URL+"/seed"))
+	poll(t, cust, "customer session", `window.ready === true`)
+	var id string
+	waitFor(t, "interaction in Postgres", func() bool {
+		_ = m.DB.Pool.QueryRow(ctx, `SELECT id FROM interactions WHERE customer_name = 'Carol'`).Scan(&id)
+		return id != ""
+	})
+	acceptOffer(t, m, olga, id)
+	poll(t, console, "the chat's panel", `!!document.getElementById('chat-`+id+`')`)
+
+	sup := newTab(t, br)
+	signIn(t, sup, base, "sam", "password-sam")
+	poll(t, sup, "supervisor home", `location.pathname === '/supervisor'`)
+	browse(t, sup, chromedp.Navigate(base+"/supervisor/monitor/"+id))
+	poll(t, sup, "monitor live", `document.getElementById('monitor-status').textContent.startsWith('Monitoring live') &&
+		!!document.getElementById('barge-in')`)
+	poll(t, console, "Monitored by", `document.getElementById('monitored-`+id+`').textContent.trim() === 'Monitored by Sam Super'`)
+
+	eval[bool](t, cust, `(window.session.sendMessage('Where is my parcel?'), true)`)
+	poll(t, sup, "the customer's message", `document.getElementById('mon-transcript').textContent.includes('Where is my parcel?')`)
+	eval[bool](t, cust, `(window.session.sendTyping({isTyping: true, typedText: 'it was due'}), true)`)
+	poll(t, sup, "the customer's typing", `document.getElementById('mon-typing').textContent.includes('Carol is typing')`)
+	checkLabels(t, sup, "monitor page")
+	checkAxe(t, sup, "/supervisor/monitor/{id}")
+
+	browse(t, sup, chromedp.SendKeys(chromedp.ID("whisper-text"), "psst: offer the refund"))
+	click(t, sup, `#whisper-form button[type=submit]`)
+	poll(t, console, "the whisper in the console, marked", `[...document.querySelectorAll('#transcript-`+id+` li')].some(li =>
+		li.classList.contains('ev-whisper') && li.textContent.includes('Whisper from Sam Super:') && li.textContent.includes('psst: offer the refund'))`)
+	if _, err := m.Agents.Send(ctx, olga, id, "console:after", "after that"); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, cust, "the agent's message after the whisper", `window.log.some(l => l.kind === 'message' && l.e.content.text === 'after that')`)
+	if eval[bool](t, cust, `JSON.stringify(window.log).includes('psst') || document.body.textContent.includes('psst')`) {
+		t.Fatal("the customer's page received the whisper")
+	}
+
+	click(t, sup, `#barge-in`)
+	poll(t, cust, "onAgentConnected for the supervisor", `window.log.some(l => l.kind === 'agentConnected' && l.e.party.type.supervisor === true &&
+		l.e.party.name === 'Sam Super')`)
+	poll(t, sup, "Message and Send", `!!document.getElementById('mon-message') && !!document.getElementById('mon-leave')`)
+	checkAxe(t, sup, "/supervisor/monitor/{id} barged in")
+	browse(t, sup, chromedp.SendKeys(chromedp.ID("mon-message"), "Hello from the supervisor"))
+	click(t, sup, `#mon-send-form button[type=submit]`)
+	poll(t, cust, "the supervisor's message", `window.log.some(l => l.kind === 'message' && l.e.content.text === 'Hello from the supervisor' &&
+		l.e.party.type.supervisor === true)`)
+	poll(t, console, "the supervisor's message in the console", `document.getElementById('transcript-`+id+`').textContent.includes('Hello from the supervisor')`)
+	screenshot(t, sup, "supervisor-monitor.png")
+	click(t, sup, `#mon-leave`)
+	poll(t, cust, "onAgentDisconnected for the supervisor", `window.log.some(l => l.kind === 'agentDisconnected' && l.e.party.type.supervisor === true)`)
+	poll(t, sup, "Barge in again", `!!document.getElementById('barge-in')`)
+	if eval[bool](t, cust, `window.log.some(l => l.kind === 'ended' || (l.kind === 'agentDisconnected' && l.e.party.type.agent))`) {
+		t.Fatal("Leave ended the chat or took the agent away")
+	}
+	if in, err := m.Chat.Interaction(ctx, id); err != nil || in.State != "active" {
+		t.Fatalf("after Leave: %v %v", in.State, err)
+	}
+
+	// The supervisor leaves the page: the console's line goes.
+	browse(t, sup, chromedp.Navigate(base+"/supervisor"))
+	waitFor(t, "the monitoring session deleted", func() bool {
+		var n int
+		_ = m.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM supervisor_monitors`).Scan(&n)
+		return n == 0
+	})
+	poll(t, console, "Monitored by gone", `document.getElementById('monitored-`+id+`').textContent.trim() === ''`)
 }
