@@ -266,14 +266,14 @@ func (s *MonitorStore) SupervisorLeave(ctx context.Context, u agent.User, intera
 		if err != nil {
 			return err
 		}
+		if in.State.Over() {
+			return errEnded() // the end made every party leave the conversation already
+		}
 		p, found, err := supervisorParty(ctx, tx, interactionID)
 		if err != nil {
 			return err
 		}
 		if !found || p.UserRef != agent.UserRef(u) {
-			if in.State.Over() {
-				return errEnded()
-			}
 			return errNotBargedIn()
 		}
 		if _, err := s.chat.LeavePartyTx(ctx, tx, chat.LeaveRequest{InteractionID: interactionID, PartyID: p.ID, At: time.Now()}); err != nil {

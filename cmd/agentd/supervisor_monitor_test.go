@@ -261,6 +261,7 @@ func TestSupervisorWhisperEnded(t *testing.T) {
 	mustErr(t, mon.do("whisper", map[string]any{"text": "too late"}), "session_ended")
 	mustErr(t, mon.do("barge_in", map[string]any{}), "session_ended")
 	mustErr(t, mon.do("send", map[string]any{"text": "too late"}), "session_ended")
+	mustErr(t, mon.do("leave", map[string]any{}), "session_ended")
 	_, err := m.Supervision.Whisper(ctx, sam, id, "too late")
 	if agentd.ErrorCode(err) != "session_ended" || agentd.ErrorClass(err) != agentd.ECONFLICT {
 		t.Fatalf("whisper after the end: %v", err)
