@@ -500,3 +500,38 @@ func TestBrowserSupervisorMonitor(t *testing.T) {
 	})
 	poll(t, console, "Monitored by gone", `document.getElementById('monitored-`+id+`').textContent.trim() === ''`)
 }
+
+// TestSupervisorMonitorHeartbeat: the socket renews its session's heartbeat on its tick; a session
+// swept meanwhile (as after a stall past the TTL) is started again while the page stays open, and
+// the agent's console shows the line again.
+func TestSupervisorMonitorHeartbeat(t *testing.T) {
+	t.Parallel()
+	m := startNode(t, newDB(t), func(c *Config) { c.Router.RouteInterval = 20 * time.Millisecond })
+	ctx := context.Background()
+	olga := newAgent(t, m, "olga", 1)
+	newSupervisor(t, m, "sam", "Sam")
+	ready(t, m, olga)
+	_, id := acceptedChat(t, m, olga, nil)
+	agentHC := httpClient(t)
+	console := opsSocket(t, m, agentHC, login(t, agentHC, m.URL(), "olga", "password-olga"), "/ws/console")
+	hc := httpClient(t)
+	opsSocket(t, m, hc, login(t, hc, m.URL(), "sam", "password-sam"), "/supervisor/monitor/"+id+"/ws")
+	waitOps(t, console, "Monitored by", "monitored-"+id, func(_, last string) bool { return last == "Monitored by Sam" })
+	var first string
+	if err := m.DB.Pool.QueryRow(ctx, `UPDATE supervisor_monitors SET heartbeat_at = now() - interval '1 hour' RETURNING id`).Scan(&first); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the heartbeat renewed", func() bool {
+		var fresh bool
+		_ = m.DB.Pool.QueryRow(ctx, `SELECT heartbeat_at > now() - interval '1 minute' FROM supervisor_monitors WHERE id = $1`, first).Scan(&fresh)
+		return fresh
+	})
+	if _, err := m.DB.Pool.Exec(ctx, `DELETE FROM supervisor_monitors`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a new monitoring session", func() bool {
+		var n int
+		_ = m.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM supervisor_monitors WHERE interaction_id = $1 AND id <> $2`, id, first).Scan(&n)
+		return n == 1
+	})
+}

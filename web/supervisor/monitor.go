@@ -200,11 +200,21 @@ func (c *monConn) Tick(ctx context.Context) {
 		c.Close(web.CloseSessionEnded)
 		return
 	}
-	if _, err := c.user(ctx); agentd.ErrorClass(err) == agentd.EFORBIDDEN {
+	u, err := c.user(ctx)
+	if agentd.ErrorClass(err) == agentd.EFORBIDDEN {
 		c.Close(web.CloseAccountDisabled)
 		return
 	}
-	if err := c.s.mon.Supervision.RenewMonitor(ctx, *m); err != nil && ctx.Err() == nil {
+	err = c.s.mon.Supervision.RenewMonitor(ctx, *m)
+	if agentd.ErrorClass(err) == agentd.ENOTFOUND && u.ID != 0 {
+		// The session expired (the node stalled past the TTL) and was swept: the page is still
+		// open, so it monitors again, as a new session.
+		var fresh agent.Monitor
+		if fresh, err = c.s.mon.Supervision.StartMonitor(ctx, u, newMonitorID(), c.iid); err == nil {
+			c.monitor.Store(&fresh)
+		}
+	}
+	if err != nil && ctx.Err() == nil {
 		c.Logger().Warn("renew monitoring", "err", err)
 	}
 }
