@@ -348,8 +348,9 @@ func TestSupervisorBargeInRace(t *testing.T) {
 }
 
 // TestSupervisorMonitorRoles: an agent gets 403 on the monitor page and its socket (before any
-// upgrade), an unknown id 404; the service refuses an agent every operation; a supervisor whose
-// role is taken away while the monitor is open is refused every command (forbidden).
+// upgrade), an unknown id 404; the service refuses an agent every operation; a foreign Origin is
+// refused, a socket whose first frame is not the CSRF hello is closed without monitoring; a
+// supervisor whose role is taken away while the monitor is open is refused every command.
 func TestSupervisorMonitorRoles(t *testing.T) {
 	t.Parallel()
 	m := startNode(t, newDB(t), func(c *Config) { c.Router.RouteInterval = 20 * time.Millisecond })
@@ -392,6 +393,25 @@ func TestSupervisorMonitorRoles(t *testing.T) {
 		if resp, _ := get(t, sup, m.URL()+"/supervisor/monitor/"+bad); resp.StatusCode != http.StatusNotFound {
 			t.Fatalf("monitor %s: %d, want 404", bad, resp.StatusCode)
 		}
+	}
+	wsURL := strings.Replace(m.URL(), "http://", "ws://", 1) + "/supervisor/monitor/" + id + "/ws"
+	sd := websocket.Dialer{HandshakeTimeout: 5 * time.Second, Jar: sup.Jar}
+	if _, resp, err := sd.Dial(wsURL, http.Header{"Origin": {"https://evil.example"}}); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a foreign Origin: %v %v, want 403", err, resp)
+	}
+	ws, _, err := sd.Dial(wsURL, http.Header{"Origin": {m.URL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := newClient(t, ws)
+	mustErr(t, bad.do("whisper", map[string]any{"text": "before the hello"}), "csrf")
+	bad.wait("close after a missing hello", func() bool { return bad.close != nil })
+	if bad.close.Code != websocket.ClosePolicyViolation {
+		t.Fatalf("closed with %v, want 1008", bad.close)
+	}
+	var monitors int
+	if err := m.DB.Pool.QueryRow(ctx, `SELECT count(*) FROM supervisor_monitors`).Scan(&monitors); err != nil || monitors != 0 {
+		t.Fatalf("a refused socket monitors: %d %v", monitors, err)
 	}
 	mon := opsSocket(t, m, sup, csrf, "/supervisor/monitor/"+id+"/ws")
 	mustOK(t, mon.do("barge_in", map[string]any{}))
