@@ -166,3 +166,38 @@ type Typing struct {
 type Strategy struct {
 	WelcomeNotice string `json:"welcome_notice,omitempty"`
 }
+
+// WhisperSenderPrefix starts the sender of a supervisor's whisper: "supervisor:<username>". An
+// integrator's notice is always "integration:<name>" and a party's notice has a party, so no one
+// else can send a notice that reads as a whisper.
+const WhisperSenderPrefix = "supervisor:"
+
+// Whisper is what a whisper notice says: who sent it and its text.
+type Whisper struct {
+	From string // the supervisor's display name
+	Text string
+}
+
+// WhisperPayload is the payload a whisper is stored with.
+func WhisperPayload(from, text string) json.RawMessage {
+	b, _ := json.Marshal(map[string]string{"type": "whisper", "from": from, "text": text})
+	return b
+}
+
+// Whisper reports whether n is a supervisor's whisper to the agent (docs/supervisor.md): a
+// notice for the agent only, from no party, sent by supervisor:<username>.
+func (n Notice) Whisper() (Whisper, bool) {
+	if n.Party.ID != "" || n.Audience != AudienceAgent || len(n.Sender) <= len(WhisperSenderPrefix) ||
+		n.Sender[:len(WhisperSenderPrefix)] != WhisperSenderPrefix {
+		return Whisper{}, false
+	}
+	var p struct {
+		Type string `json:"type"`
+		From string `json:"from"`
+		Text string `json:"text"`
+	}
+	if json.Unmarshal(n.Payload, &p) != nil || p.Type != "whisper" {
+		return Whisper{}, false
+	}
+	return Whisper{From: p.From, Text: p.Text}, true
+}

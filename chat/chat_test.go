@@ -230,3 +230,23 @@ func TestCheckNoticePayload(t *testing.T) {
 		})
 	}
 }
+
+// TestWhisper: only a party-less, agent-only notice from supervisor:<username> with a whisper
+// payload is a whisper; a customer's or an integrator's notice with the same payload is not.
+func TestWhisper(t *testing.T) {
+	payload := WhisperPayload("Sam <b>", "psst")
+	w, ok := Notice{Sender: WhisperSenderPrefix + "sam", Audience: AudienceAgent, Payload: payload}.Whisper()
+	if !ok || w.From != "Sam <b>" || w.Text != "psst" {
+		t.Fatalf("whisper: %+v %v", w, ok)
+	}
+	for name, n := range map[string]Notice{
+		"FromAParty":       {Party: Party{ID: "p1", Type: PartyClient}, Sender: WhisperSenderPrefix + "sam", Audience: AudienceAgent, Payload: payload},
+		"FromAnIntegrator": {Sender: "integration:crm", Audience: AudienceAgent, Payload: payload},
+		"ForEveryone":      {Sender: WhisperSenderPrefix + "sam", Audience: AudienceAll, Payload: payload},
+		"NotAWhisper":      {Sender: WhisperSenderPrefix + "sam", Audience: AudienceAgent, Payload: []byte(`{"text":"x"}`)},
+	} {
+		if _, ok := n.Whisper(); ok {
+			t.Fatalf("%s read as a whisper", name)
+		}
+	}
+}

@@ -53,6 +53,9 @@ type Main struct {
 	Tokens   *postgres.TokenStore
 	Webhooks *notify.Webhooks
 
+	// Supervision is the supervisors' live work on chats: monitoring, whisper, barge-in.
+	Supervision *agent.Supervision
+
 	ln     net.Listener
 	http   *http.Server
 	cancel context.CancelFunc
@@ -140,6 +143,8 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Surveys = agent.NewSurveys(agent.SurveysDeps{Store: store, Limits: m.Chat.Config().UserDataLimits})
 	m.History = agent.NewHistory(store)
 	m.Admin = agent.NewAdmin(store)
+	m.Supervision = agent.NewSupervision(agent.SuperviseDeps{Store: postgres.NewMonitorStore(postgres.NewCommitter(m.DB, cfg.NodeID, fan)),
+		MaxMessageChars: m.Chat.Config().MaxMessageChars})
 	m.Tokens = postgres.NewTokenStore(m.DB, m.Now)
 	m.Webhooks = notify.NewWebhooks(notify.WebhooksDeps{Store: postgres.NewWebhookStore(m.DB), Config: cfg.Webhooks, Now: m.Now})
 	m.Listener = postgres.NewListener(postgres.ListenerDeps{DatabaseURL: cfg.DatabaseURL, NodeID: cfg.NodeID, Local: fan, Logger: logger})
@@ -152,12 +157,13 @@ func (m *Main) Run(ctx context.Context) error {
 	surfaces := []web.Surface{
 		customer.New(customer.Deps{Config: cfg.Customer, PublicURL: cfg.Agent.PublicURL, Chat: m.Chat, Sockets: m.Sockets, Positions: positions, Metrics: metrics, Logger: logger}),
 		console.New(console.Deps{Desk: m.Agents, Accounts: m.Accounts, History: m.History, Chat: m.Chat, Auth: auth,
-			Sockets: m.Sockets, Metrics: metrics, Logger: logger}),
+			Sockets: m.Sockets, Metrics: metrics, Logger: logger, Monitors: m.Supervision}),
 		admin.New(admin.Deps{Admin: m.Admin, Auth: auth, Webhooks: m.Webhooks, Tokens: m.Tokens}),
 		supervisor.New(supervisor.Deps{Chat: m.Chat, History: m.History, Interactions: postgres.NewAPIStore(m.DB),
 			Audit: postgres.NewSupervisorStore(m.DB), Search: postgres.NewSearchStore(m.DB), Auth: auth,
 			Dashboard: postgres.NewDashboardStore(m.DB), Sessions: m.Accounts, Sockets: m.Sockets, Now: m.Now,
-			DashCfg: cfg.Dashboard}),
+			DashCfg: cfg.Dashboard,
+			Monitor: supervisor.MonitorDeps{Supervision: m.Supervision, Chat: m.Chat, Accounts: m.Accounts, Sockets: m.Sockets, Metrics: metrics, Logger: logger}}),
 		survey.New(survey.Deps{Surveys: m.Surveys, Cookies: auth.Cookies()}),
 		api.New(api.Deps{Tokens: m.Tokens, Store: postgres.NewAPIStore(m.DB), Chat: m.Chat, History: m.History, Config: cfg.API, Logger: logger,
 			Events: postgres.NewEventStore(m.DB), Sockets: m.Sockets, Streams: streams, Webhooks: m.Webhooks}),

@@ -73,6 +73,7 @@ type chatState struct {
 	pending   bool      // a customer message waits for an answer (what the chat list shows)
 	lastSent  time.Time // when the customer's last message was stored: its typing ended then
 	endSeen   bool      // the session_ended event was read; the panel turns read-only once drawn
+	monitored string    // the "Monitored by" line drawn
 }
 
 type op struct {
@@ -128,6 +129,7 @@ func (c *conn) Notify(n chat.Notification) {
 func (c *conn) Tick(ctx context.Context) {
 	c.ticks++
 	if c.ticks%heartbeatEvery == 0 {
+		c.Mark(web.Mark{Kind: markMonitors})
 		if err := c.s.desk.Heartbeat(ctx, c.user); err != nil && ctx.Err() == nil {
 			c.Logger().Warn("heartbeat", "err", err)
 		}
@@ -309,6 +311,11 @@ func (c *conn) render(ctx context.Context, d *web.Dirty, add func(kind, id strin
 			events[a.InteractionID], side[a.InteractionID] = true, true
 		}
 	}
+	if d.Has(chat.NotifyAgent, "") || d.Has(markMonitors, "") {
+		if err := c.renderMonitors(ctx, add); err != nil {
+			return err
+		}
+	}
 	if queueDirty {
 		qs, err := s.queueView(ctx, c.user)
 		if err != nil {
@@ -371,12 +378,16 @@ func (c *conn) render(ctx context.Context, d *web.Dirty, add func(kind, id strin
 		udChanged := false
 		for _, it := range items {
 			ch.nextSeq = it.Seq + 1
-			if it.Notice != nil {
-				if err := add("append", "notices-"+iid, templates.NoticeItem(noticeView(it.Seq, *it.Notice))); err != nil {
+			if it.Notice == nil {
+				udChanged = true
+			} else if w, ok := it.Notice.Whisper(); ok {
+				if err := add("append", "transcript-"+iid, templates.WhisperItem(whisperView(*it.Notice, w))); err != nil {
 					return err
 				}
 			} else {
-				udChanged = true
+				if err := add("append", "notices-"+iid, templates.NoticeItem(noticeView(it.Seq, *it.Notice))); err != nil {
+					return err
+				}
 			}
 		}
 		if udChanged {

@@ -81,6 +81,8 @@ type Deps struct {
 	Sockets  *web.Sockets
 	Metrics  *web.Metrics // may be nil
 	Logger   *slog.Logger
+	// Monitors names who monitors each chat (the "Monitored by" line); may be nil.
+	Monitors Monitors
 	// WriteWait bounds every write to a console socket (10 s when 0; tests shorten it).
 	WriteWait time.Duration
 }
@@ -97,12 +99,13 @@ type Surface struct {
 	metrics   *web.Metrics
 	logger    *slog.Logger
 	writeWait time.Duration
+	monitors  Monitors
 }
 
 // New returns the console surface.
 func New(d Deps) *Surface {
 	return &Surface{desk: d.Desk, accounts: d.Accounts, history: d.History, chat: d.Chat, auth: d.Auth,
-		sockets: d.Sockets, hub: d.Sockets.Hub(), metrics: d.Metrics, logger: d.Logger, writeWait: d.WriteWait}
+		sockets: d.Sockets, hub: d.Sockets.Hub(), metrics: d.Metrics, logger: d.Logger, writeWait: d.WriteWait, monitors: d.Monitors}
 }
 
 // Register adds the console's routes, for signed-in agents (and up). The check is on each route,

@@ -67,6 +67,8 @@ type Deps struct {
 	Sockets   *web.Sockets
 	Now       func() time.Time
 	DashCfg   DashboardConfig
+	// Monitor is the live monitor's (monitor.go); without its Sockets there is no monitor.
+	Monitor MonitorDeps
 }
 
 // Surface serves /supervisor.
@@ -82,12 +84,14 @@ type Surface struct {
 	sockets      *web.Sockets
 	clock        func() time.Time
 	dashCfg      DashboardConfig
+	mon          MonitorDeps
 }
 
 // New returns the supervisor surface.
 func New(d Deps) *Surface {
 	return &Surface{chat: d.Chat, history: d.History, interactions: d.Interactions, audit: d.Audit, search: d.Search, auth: d.Auth,
-		dashboard: d.Dashboard, sessions: d.Sessions, sockets: d.Sockets, clock: d.Now, dashCfg: d.DashCfg.withDefaults()}
+		dashboard: d.Dashboard, sessions: d.Sessions, sockets: d.Sockets, clock: d.Now, dashCfg: d.DashCfg.withDefaults(),
+		mon: d.Monitor}
 }
 
 // recentLimit is how many interactions /supervisor lists.
@@ -100,6 +104,7 @@ func (s *Surface) Register(e *echo.Echo) {
 	g.GET("/interactions/:id", s.handleInteraction)
 	g.GET("/socket", s.handleDashSocket)
 	s.registerSearch(g)
+	s.registerMonitor(g)
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
@@ -186,6 +191,7 @@ func (s *Surface) handleInteraction(c echo.Context) error {
 	if err != nil {
 		return notFound(err)
 	}
+	at := make([]time.Time, 0, len(evs)) // when each row of v.Transcript happened, for the whispers
 	for _, ev := range evs {
 		e := templates.SupervisorEvent{Time: ev.At.Format(timeLayout), Kind: string(ev.Kind), Text: ev.Text, Reason: string(ev.Reason)}
 		if ev.Party != nil {
@@ -196,6 +202,7 @@ func (s *Surface) handleInteraction(c echo.Context) error {
 			}
 		}
 		v.Transcript = append(v.Transcript, e)
+		at = append(at, ev.At)
 	}
 	entries, err := s.chat.UserData(ctx, id)
 	if err != nil {
@@ -232,7 +239,19 @@ func (s *Surface) handleInteraction(c echo.Context) error {
 			return notFound(err)
 		}
 		for _, it := range items {
-			if n := it.Notice; n != nil {
+			if w, ok := whisperOf(it); ok {
+				// A whisper is part of the conversation the supervisor reviews: in the
+				// transcript, in its place by time, marked (kind "whisper").
+				i, _ := slices.BinarySearchFunc(at, it.Notice.At, func(a, t time.Time) int {
+					if a.After(t) {
+						return 1
+					}
+					return -1
+				})
+				e := templates.SupervisorEvent{Time: it.Notice.At.Format(timeLayout), Kind: "whisper", Party: nameOr(w.From),
+					PartyType: "supervisor", Text: w.Text}
+				v.Transcript, at = slices.Insert(v.Transcript, i, e), slices.Insert(at, i, it.Notice.At)
+			} else if n := it.Notice; n != nil {
 				from := n.Sender
 				if n.Party.ID != "" {
 					from = nameOr(n.Party.Name) + " (" + string(n.Party.Type) + ")"
@@ -287,4 +306,12 @@ func (s *Surface) handleInteraction(c echo.Context) error {
 	}
 	slices.SortStableFunc(v.CoBrowse, func(a, b templates.SupervisorCoBrowse) int { return strings.Compare(a.Time, b.Time) })
 	return web.Render(c, http.StatusOK, templates.SupervisorInteraction(web.Viewer(c), v))
+}
+
+// whisperOf returns the whisper a side item is, if it is one.
+func whisperOf(it chat.SideItem) (chat.Whisper, bool) {
+	if it.Notice == nil {
+		return chat.Whisper{}, false
+	}
+	return it.Notice.Whisper()
 }
