@@ -246,11 +246,22 @@ func udValue(m *Main, interactionID, key string) string {
 // screenshot saves a PNG of the tab into $AGENTD_SCREENSHOTS (used to refresh docs/screenshots).
 func screenshot(t *testing.T, tab context.Context, name string) {
 	t.Helper()
+	saveShot(t, tab, name, chromedp.FullScreenshot(100))
+}
+
+// screenshotView is screenshot of what the window shows, for pages too tall to show whole.
+func screenshotView(t *testing.T, tab context.Context, name string) {
+	t.Helper()
+	saveShot(t, tab, name, chromedp.CaptureScreenshot())
+}
+
+func saveShot(t *testing.T, tab context.Context, name string, take chromedp.Action[[]byte]) {
+	t.Helper()
 	dir := os.Getenv("AGENTD_SCREENSHOTS")
 	if dir == "" {
 		return
 	}
-	shot, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
+	shot, err := chromedp.Run(tab, take)
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}

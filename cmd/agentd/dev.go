@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"agentd"
-	"agentd/agent"
 	"agentd/postgres/localpg"
 	"agentd/web/devtools"
 )
@@ -68,21 +66,9 @@ func runDev(ctx context.Context, args []string) error {
 	if err := seedDemo(ctx, m); err != nil {
 		return err
 	}
-	var creds strings.Builder
-	for _, d := range []struct {
-		name, display, password string
-		role                    agent.Role
-	}{
-		{"agent", "Alex (demo agent)", "agent-demo-pass", agent.RoleAgent},
-		{"supervisor", "Sam (demo supervisor)", "supervisor-demo-pass", agent.RoleSupervisor},
-		{"admin", "Ada (demo admin)", "admin-demo-pass", agent.RoleAdmin},
-	} {
-		_, err := m.Accounts.CreateUser(ctx, agent.NewUser{Username: d.name, Password: d.password, Role: d.role, DisplayName: d.display,
-			Services: []string{"default", "support", "sales"}})
-		if err != nil && agentd.ErrorCode(err) != "username_taken" {
-			return fmt.Errorf("seed user %s: %w", d.name, err)
-		}
-		fmt.Fprintf(&creds, "  %-11s username %-11s password %s\n", string(d.role)+":", d.name, d.password)
+	creds, err := seedDemoUsers(ctx, m)
+	if err != nil {
+		return err
 	}
 	u := m.URL()
 	fmt.Printf(`
@@ -101,7 +87,7 @@ Demo sign-ins (dev only):
 %s
 Services: default, support, sales (with dispositions and an after-chat survey), a few canned
 responses, and a demo co-browse provider (%s). Press Ctrl+C to stop.
-`, m.Config.NodeID, u, u, u, u, u, u, u, u, redactURL(m.Config.DatabaseURL), creds.String(), coBrowseNote(m.Config.Agent.CoBrowseURL))
+`, m.Config.NodeID, u, u, u, u, u, u, u, u, redactURL(m.Config.DatabaseURL), creds, coBrowseNote(m.Config.Agent.CoBrowseURL))
 	<-ctx.Done()
 	m.Logger.Info("shutting down")
 	return nil

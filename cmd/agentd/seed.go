@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
+	"agentd"
 	"agentd/agent"
 	"agentd/chat"
 )
@@ -60,4 +62,29 @@ func seedDemo(ctx context.Context, m *Main) error {
 		}
 	}
 	return nil
+}
+
+// demoUsers are the dev sign-ins `agentd dev` prints, one per role.
+var demoUsers = []struct {
+	name, display, password string
+	role                    agent.Role
+}{
+	{"agent", "Alex (demo agent)", "agent-demo-pass", agent.RoleAgent},
+	{"supervisor", "Sam (demo supervisor)", "supervisor-demo-pass", agent.RoleSupervisor},
+	{"admin", "Ada (demo admin)", "admin-demo-pass", agent.RoleAdmin},
+}
+
+// seedDemoUsers creates the demo users (dev only; an existing one is left as it is) and returns
+// the lines that print their sign-ins.
+func seedDemoUsers(ctx context.Context, m *Main) (string, error) {
+	var creds strings.Builder
+	for _, d := range demoUsers {
+		_, err := m.Accounts.CreateUser(ctx, agent.NewUser{Username: d.name, Password: d.password, Role: d.role, DisplayName: d.display,
+			Services: []string{"default", "support", "sales"}})
+		if err != nil && agentd.ErrorCode(err) != "username_taken" {
+			return "", fmt.Errorf("seed user %s: %w", d.name, err)
+		}
+		fmt.Fprintf(&creds, "  %-11s username %-11s password %s\n", string(d.role)+":", d.name, d.password)
+	}
+	return creds.String(), nil
 }
