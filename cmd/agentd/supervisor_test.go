@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -109,6 +110,27 @@ func TestSupervisorRoles(t *testing.T) {
 		if resp, body := get(t, ag, base+r); resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("agent %s: %d, want 403: %.200s", r, resp.StatusCode, body)
 		}
+	}
+	// Every supervisor route the router has, sockets included (their handshake is refused before
+	// the upgrade), so a route added later cannot be left open to agents.
+	param := regexp.MustCompile(`:[a-z]+`)
+	n := 0
+	for _, route := range m.Server.Routes() {
+		method, path, _ := strings.Cut(route, " ")
+		if method != http.MethodGet || !strings.HasPrefix(path, "/supervisor") {
+			continue
+		}
+		path = param.ReplaceAllString(path, id)
+		if resp, body := get(t, anon, base+path); resp.StatusCode != http.StatusSeeOther {
+			t.Errorf("anonymous %s: %d, want 303 to sign-in: %.200s", path, resp.StatusCode, body)
+		}
+		if resp, body := get(t, ag, base+path); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("agent %s: %d, want 403: %.200s", path, resp.StatusCode, body)
+		}
+		n++
+	}
+	if n < 7 {
+		t.Fatalf("only %d supervisor routes checked", n)
 	}
 	if _, page := get(t, ag, base+"/console"); strings.Contains(page, `href="/supervisor"`) {
 		t.Fatal("the agent's header links Supervisor")
