@@ -2,7 +2,6 @@ package console
 
 import (
 	"context"
-	"encoding/json"
 	"maps"
 	"net/url"
 	"strings"
@@ -157,25 +156,13 @@ func (c *conn) sessionGone(err error) {
 // HandleFrame runs one command from the page (read pump), for the frames within the connection's
 // frame limit. The first frame must be the hello that carries the session's CSRF token.
 func (c *conn) HandleFrame(ctx context.Context, _ int, frame []byte) {
-	var in struct {
-		ID   string          `json:"id"`
-		Cmd  string          `json:"cmd"`
-		Args json.RawMessage `json:"args"`
-	}
-	if json.Unmarshal(frame, &in) != nil || !web.ValidCommandID(in.ID) {
-		c.Send(web.Error("bad_frame", "Frames are JSON commands with an id."))
+	in, ok := c.ReadCommand(frame)
+	if !ok {
 		return
 	}
 	if !c.hello.Load() {
 		// The first frame proves the page came from us: it carries the session's CSRF token.
-		var args struct {
-			CSRF string `json:"csrf"`
-		}
-		_ = json.Unmarshal(in.Args, &args)
-		if in.Cmd != "hello" || args.CSRF == "" || args.CSRF != c.csrf {
-			c.Send(web.Failed(in.ID, "csrf", "Reload the page."))
-			c.CloseAfterSend(web.CloseCSRF) // after the answer is written
-			<-c.Done()
+		if !c.CheckHello(in, c.csrf) {
 			return
 		}
 		c.hello.Store(true)

@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
@@ -279,24 +278,12 @@ func (c *dashConn) Tick(ctx context.Context) {
 // HandleFrame takes the hello that carries the session's CSRF token; the dashboard has no
 // commands, so any other frame is answered with an error (read pump).
 func (c *dashConn) HandleFrame(_ context.Context, _ int, frame []byte) {
-	var in struct {
-		ID   string          `json:"id"`
-		Cmd  string          `json:"cmd"`
-		Args json.RawMessage `json:"args"`
-	}
-	if json.Unmarshal(frame, &in) != nil || !web.ValidCommandID(in.ID) {
-		c.Send(web.Error("bad_frame", "Frames are JSON commands with an id."))
+	in, ok := c.ReadCommand(frame)
+	if !ok {
 		return
 	}
 	if !c.hello.Load() {
-		var args struct {
-			CSRF string `json:"csrf"`
-		}
-		_ = json.Unmarshal(in.Args, &args)
-		if in.Cmd != "hello" || args.CSRF == "" || args.CSRF != c.csrf {
-			c.Send(web.Failed(in.ID, "csrf", "Reload the page."))
-			c.CloseAfterSend(web.CloseCSRF)
-			<-c.Done()
+		if !c.CheckHello(in, c.csrf) {
 			return
 		}
 		c.hello.Store(true)

@@ -222,26 +222,14 @@ func (c *monConn) Tick(ctx context.Context) {
 // HandleFrame runs one command from the page (read pump). The first frame must be the hello
 // with the session's CSRF token; it starts the monitoring session.
 func (c *monConn) HandleFrame(ctx context.Context, _ int, frame []byte) {
-	var in struct {
-		ID   string          `json:"id"`
-		Cmd  string          `json:"cmd"`
-		Args json.RawMessage `json:"args"`
-	}
-	if json.Unmarshal(frame, &in) != nil || !web.ValidCommandID(in.ID) {
-		c.Send(web.Error("bad_frame", "Frames are JSON commands with an id."))
+	in, ok := c.ReadCommand(frame)
+	if !ok {
 		return
 	}
 	cctx, cancel := context.WithTimeout(ctx, monitorCommandTimeout)
 	defer cancel()
 	if !c.hello.Load() {
-		var args struct {
-			CSRF string `json:"csrf"`
-		}
-		_ = json.Unmarshal(in.Args, &args)
-		if in.Cmd != "hello" || args.CSRF == "" || args.CSRF != c.csrf {
-			c.Send(web.Failed(in.ID, "csrf", "Reload the page."))
-			c.CloseAfterSend(web.CloseCSRF)
-			<-c.Done()
+		if !c.CheckHello(in, c.csrf) {
 			return
 		}
 		u, err := c.user(cctx)
