@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"agentd"
 	"agentd/chat"
@@ -125,17 +124,7 @@ func MonitoredBy(ms []Monitor) string {
 }
 
 func (s *Supervision) checkText(text string) error {
-	switch {
-	case strings.TrimSpace(text) == "":
-		return agentd.Errorf(agentd.EINVALID, "invalid_text", "The message is empty.")
-	case !utf8.ValidString(text):
-		return agentd.Errorf(agentd.EINVALID, "invalid_utf8", "The message is not valid UTF-8.")
-	case strings.IndexByte(text, 0) >= 0:
-		return agentd.Errorf(agentd.EINVALID, "invalid_text", "The message contains a NUL character.")
-	case utf8.RuneCountInString(text) > s.maxChars:
-		return agentd.Errorf(agentd.EINVALID, "invalid_text", "The message is longer than %d characters.", s.maxChars)
-	}
-	return nil
+	return chat.CheckText(text, s.maxChars)
 }
 
 // Whisper sends text to the agents of a chat only; the customer never receives it.

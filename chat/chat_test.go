@@ -142,7 +142,6 @@ func TestCleanLine(t *testing.T) {
 }
 
 func TestCheckText(t *testing.T) {
-	s := NewService(Deps{})
 	tests := []struct {
 		name    string
 		text    string
@@ -164,10 +163,10 @@ func TestCheckText(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := s.checkText(tt.text, tt.max)
+			err := CheckText(tt.text, tt.max)
 			if tt.code == "" {
 				if err != nil {
-					t.Fatalf("checkText(%q): %v", tt.text, err)
+					t.Fatalf("CheckText(%q): %v", tt.text, err)
 				}
 				return
 			}

@@ -201,7 +201,7 @@ func (s *Service) Send(ctx context.Context, p Party, commandID, text, contentTyp
 	default:
 		return Event{}, agentd.Errorf(agentd.EINVALID, "invalid_argument", "Message type must be \"text\" or \"url\".")
 	}
-	if err := s.checkText(text, s.cfg.MaxMessageChars); err != nil {
+	if err := CheckText(text, s.cfg.MaxMessageChars); err != nil {
 		return Event{}, err
 	}
 	if contentType == ContentURL && !strings.HasPrefix(text, "https://") && !strings.HasPrefix(text, "http://") {
@@ -214,7 +214,9 @@ func (s *Service) Send(ctx context.Context, p Party, commandID, text, contentTyp
 	return ev, nil
 }
 
-func (s *Service) checkText(text string, maxChars int) error {
+// CheckText checks a message's text: not blank, valid UTF-8 without NUL, at most maxChars
+// characters. Every party's messages pass it (customers, agents, supervisors).
+func CheckText(text string, maxChars int) error {
 	switch {
 	case strings.TrimSpace(text) == "":
 		return agentd.Errorf(agentd.EINVALID, "invalid_text", "The message is empty.")

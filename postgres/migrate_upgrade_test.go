@@ -16,23 +16,8 @@ import (
 // come out as the oldest customer message after the last answer, for open chats only.
 func TestMigrate003Backfill(t *testing.T) {
 	t.Parallel()
-	url := pgtest.NewEmptyDatabase(t)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	m, err := migrate.NewMigrator(ctx, conn, "schema_version")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.LoadMigrations(migrations.FS); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.MigrateTo(ctx, 2); err != nil {
-		t.Fatal(err)
-	}
+	_, conn, m := migratedTo(t, 2)
 	base := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 	// chat (state, then messages by party type): answered; waiting since its 2nd client message
 	// after the agent's answer; waiting with no answer at all; ended (never pending).
@@ -86,3 +71,27 @@ func TestMigrate003Backfill(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// migratedTo returns a new database migrated to version, a connection to it (closed when the
+// test ends) and its migrator, to go on from there.
+func migratedTo(t *testing.T, version int32) (string, *pgx.Conn, *migrate.Migrator) {
+	t.Helper()
+	ctx := context.Background()
+	url := pgtest.NewEmptyDatabase(t)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	m, err := migrate.NewMigrator(ctx, conn, "schema_version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.LoadMigrations(migrations.FS); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.MigrateTo(ctx, version); err != nil {
+		t.Fatal(err)
+	}
+	return url, conn, m
+}

@@ -14,12 +14,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/tern/v2/migrate"
 
 	"agentd/agent"
-	"agentd/migrations"
 	"agentd/postgres"
-	"agentd/postgres/pgtest"
 )
 
 // The search benchmark (docs/benchmarks.md, "Search"): a generated data set copied into a
@@ -303,22 +300,7 @@ func TestSearchBenchmark(t *testing.T) {
 		t.Parallel()
 	}
 	ctx := context.Background()
-	url := pgtest.NewEmptyDatabase(t)
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	m, err := migrate.NewMigrator(ctx, conn, "schema_version")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.LoadMigrations(migrations.FS); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.MigrateTo(ctx, 8); err != nil {
-		t.Fatal(err)
-	}
+	url, conn, _ := migratedTo(t, 8)
 	began := time.Now()
 	d := generate(t, ctx, conn, chats)
 	generated := time.Since(began)
