@@ -42,6 +42,11 @@ type Options struct {
 	Port       int    // TCP port on 127.0.0.1 for the private cluster
 	Logger     *slog.Logger
 	TryDefault bool // first try a server already listening on 127.0.0.1:5432 (user postgres, no password / trust)
+	// Durable starts the private cluster with durable commits (fsync, synchronous_commit and
+	// full_page_writes on, Postgres's defaults), as benchmarks must measure; without it the
+	// cluster trades durability for speed (serverSettings). It applies when the cluster is
+	// started, not to a server found already running.
+	Durable bool
 }
 
 // Server is a running PostgreSQL server found or started by Ensure.
@@ -58,15 +63,27 @@ const (
 	probeConnWait = 2 * time.Second
 )
 
-// serverSettings are passed to the postmaster with pg_ctl -o. They favour
-// speed over durability: this cluster only ever holds development and test data.
+// serverSettings are passed to the postmaster with pg_ctl -o, with fastSettings (speed over
+// durability: development and test data) or durableSettings (Options.Durable, benchmarks).
 var serverSettings = []string{
 	"-c listen_addresses=127.0.0.1",
 	"-c unix_socket_directories=''", // no socket: TCP only, no path-length limits
+	"-c max_connections=200",
+}
+
+// fastSettings are the settings of a cluster that is not Durable.
+var fastSettings = []string{
 	"-c fsync=off",
 	"-c synchronous_commit=off",
 	"-c full_page_writes=off",
-	"-c max_connections=200",
+}
+
+// durableSettings are Postgres's own defaults, spelled out so that a configuration file cannot
+// turn them off under a benchmark.
+var durableSettings = []string{
+	"-c fsync=on",
+	"-c synchronous_commit=on",
+	"-c full_page_writes=on",
 }
 
 // adminURL returns the superuser URL of a server on 127.0.0.1:port.
@@ -433,6 +450,11 @@ func start(ctx context.Context, o Options) (started bool, err error) {
 
 	log.Info("localpg: starting PostgreSQL", "datadir", o.DataDir, "port", o.Port, "log", logFile, "user", who)
 	opts := append([]string{"-p " + strconv.Itoa(o.Port)}, serverSettings...)
+	if o.Durable {
+		opts = append(opts, durableSettings...)
+	} else {
+		opts = append(opts, fastSettings...)
+	}
 	for attempt := 1; ; attempt++ {
 		out, err := run(ctx, cred, bins.pgCtl, "start", "-D", o.DataDir, "-w",
 			"-t", strconv.Itoa(int(startTimeout/time.Second)), "-l", logFile, "-o", strings.Join(opts, " "))

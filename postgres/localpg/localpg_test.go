@@ -364,3 +364,34 @@ func TestDatabaseURL(t *testing.T) {
 		t.Errorf("DatabaseURL = %q, want %q", got, want)
 	}
 }
+
+// TestDurable: a Durable cluster commits durably (fsync, synchronous_commit, full_page_writes
+// on), what benchmarks measure; the default cluster does not.
+func TestDurable(t *testing.T) {
+	ctx := testContext(t)
+	for _, durable := range []bool{true, false} {
+		opts := newOptions(t)
+		opts.Durable = durable
+		srv, err := Ensure(ctx, opts)
+		if err != nil {
+			t.Fatalf("Ensure (durable %v): %v", durable, err)
+		}
+		conn, err := pgx.Connect(ctx, srv.AdminURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"fsync", "synchronous_commit", "full_page_writes"} {
+			var v string
+			if err := conn.QueryRow(ctx, "SELECT current_setting($1)", name).Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			if want := map[bool]string{true: "on", false: "off"}[durable]; v != want {
+				t.Errorf("durable %v: %s = %s, want %s", durable, name, v, want)
+			}
+		}
+		conn.Close(ctx)
+		if err := Stop(ctx, opts); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
