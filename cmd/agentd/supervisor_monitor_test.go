@@ -555,3 +555,39 @@ func TestSupervisorMonitorHeartbeat(t *testing.T) {
 		return n == 1
 	})
 }
+
+// TestBrowserSupervisorMonitorEscapes: everything the monitor page shows from others is text —
+// the customer's name, messages, typing preview, UserData keys and values, and the supervisor's
+// own display name and whisper: no element injected, no script run.
+func TestBrowserSupervisorMonitorEscapes(t *testing.T) {
+	t.Parallel()
+	m := startNode(t, newDB(t), func(c *Config) { c.Router.RouteInterval = 20 * time.Millisecond })
+	olga := newAgent(t, m, "olga", 1)
+	newSupervisor(t, m, "sam", `Sam <b id="xss-sup">s</b>`)
+	ready(t, m, olga)
+	c, id := acceptedChat(t, m, olga, map[string]any{"username": supXSSName})
+	mustOK(t, c.do("send_message", map[string]any{"text": supXSSMessage}))
+	mustOK(t, c.do("update_userdata", map[string]any{"user_data": map[string]any{supXSSKey: supXSSValue}}))
+
+	br := newBrowser(t)
+	sup := newTab(t, br)
+	signIn(t, sup, m.URL(), "sam", "password-sam")
+	poll(t, sup, "supervisor home", `location.pathname === '/supervisor'`)
+	browse(t, sup, chromedp.Navigate(m.URL()+"/supervisor/monitor/"+id))
+	poll(t, sup, "monitor live", `document.getElementById('monitor-status').textContent.startsWith('Monitoring live') &&
+		document.getElementById('mon-transcript').textContent.includes(`+jsString(supXSSMessage)+`)`)
+	mustOK(t, c.do("typing", map[string]any{"is_typing": true, "text": `<img id="xss-typing" src=x onerror="window.pwned=1">`}))
+	poll(t, sup, "the typing preview as text", `document.getElementById('mon-typing').textContent.includes('<img id="xss-typing"')`)
+	browse(t, sup, chromedp.SendKeys(chromedp.ID("whisper-text"), `<b id="xss-whisper">w</b>`))
+	click(t, sup, `#whisper-form button[type=submit]`)
+	poll(t, sup, "the whisper as text", `document.getElementById('mon-transcript').textContent.includes('<b id="xss-whisper">w</b>')`)
+	page := eval[string](t, sup, `document.getElementById('monitor').textContent`)
+	for _, want := range []string{supXSSName, supXSSKey, supXSSValue, `Sam <b id="xss-sup">s</b>`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the monitor page does not show %q as text", want)
+		}
+	}
+	if eval[bool](t, sup, `!!document.querySelector('[id^="xss-"]') || window.pwned === 1`) {
+		t.Fatal("a hostile string was rendered as HTML on the monitor page")
+	}
+}
