@@ -95,7 +95,7 @@ func (r *Run) agentRate() float64 { return r.customerRate() * r.cfg.AgentShare }
 
 // StepReport is the figures of one step of offered rate.
 type StepReport struct {
-	Offered        float64     `json:"offered_msgs_per_s"`
+	Offered        float64     `json:"offered_msgs_per_s"` // customers' and agents' messages together
 	Achieved       float64     `json:"achieved_msgs_per_s"`
 	Sent           int         `json:"sent"`
 	Acked          int         `json:"acked"`
@@ -419,7 +419,7 @@ func execute(ctx context.Context, cfg Config) (*Run, *Report, error) {
 
 	sends := r.log.snapshot()
 	for _, w := range windows {
-		st := StepReport{Offered: w.rate}
+		st := StepReport{Offered: w.rate * (1 + cfg.AgentShare)}
 		var ack, del []time.Duration
 		var msgs int
 		for _, s := range sends {
@@ -553,7 +553,7 @@ func printReport(w io.Writer, rep *Report) {
 			s.AgentdCPUPerK, s.PGCPUPerK, s.WALBytesPerMsg, s.WALSyncPerMsg, s.XactPerMsg)
 	}
 	_ = tw.Flush()
-	fmt.Fprintln(w, "(latencies in ms, from the moment the schedule called for the send)")
+	fmt.Fprintln(w, "(messages of both sides; latencies in ms from the moment the schedule called for the send)")
 	if rep.RSSPerConnKB != 0 {
 		fmt.Fprintf(w, "agentd RSS per connection: %.1f KiB\n", rep.RSSPerConnKB)
 	}
