@@ -97,15 +97,15 @@ type customer struct {
 	attaches  atomic.Int64 // successful start/restore
 	shown     atomic.Int64 // events surfaced (nextIndex), for the drain
 
-	in       chan connFrame
-	ctl      chan func(*customer)
-	gen      int
-	ws       *websocket.Conn
-	attachID string
-	early    []frameIn
-	attempt  int
-	loseAck  bool // fault: drop the socket right after the next message is written
-	holdTill time.Time
+	in        chan connFrame
+	ctl       chan func(*customer)
+	gen       int
+	ws        *websocket.Conn
+	attachID  string
+	early     []frameIn
+	attempt   int
+	loseAck   bool // fault: drop the socket right after the next message is written
+	holdTill  time.Time
 	reconnect *time.Timer
 }
 

@@ -45,11 +45,11 @@ import (
 
 // Config is one run.
 type Config struct {
-	Scenario      string        // steady, twonode or reconnect
-	Nodes         []string      // base URLs
-	Customers     int           // concurrent chats
-	Agents        int           // agents load000…; each holds Customers/Agents chats
-	AgentPrefix   string        // agent usernames: prefix + 3 digits
+	Scenario      string   // steady, twonode or reconnect
+	Nodes         []string // base URLs
+	Customers     int      // concurrent chats
+	Agents        int      // agents load000…; each holds Customers/Agents chats
+	AgentPrefix   string   // agent usernames: prefix + 3 digits
 	PasswordOf    func(string) string
 	Rates         []float64     // offered customer messages/s, one step each
 	AgentShare    float64       // agent messages per customer message
