@@ -57,6 +57,7 @@ type agent struct {
 	connects atomic.Int64
 	active   atomic.Int64
 	reconn   *time.Timer
+	holdTill time.Time // after rate_limited: nothing is sent until then
 }
 
 type agentChat struct {
@@ -156,6 +157,10 @@ func (a *agent) loop(ctx context.Context) {
 			next = time.Time{}
 			timer.Reset(100 * time.Millisecond)
 		}
+		if !a.holdTill.IsZero() && !time.Now().Before(a.holdTill) {
+			a.holdTill = time.Time{}
+			a.resend()
+		}
 		select {
 		case <-ctx.Done():
 			if a.ws != nil {
@@ -167,6 +172,7 @@ func (a *agent) loop(ctx context.Context) {
 				continue
 			}
 			if m.err != nil {
+				a.run.log.errorf("agent socket " + closeCode(m.err))
 				a.lost()
 				continue
 			}
@@ -185,7 +191,7 @@ func (a *agent) loop(ctx context.Context) {
 					a.run.log.add(s)
 					cmd := &agentCmd{send: s, sched: next, frame: map[string]any{"id": id, "cmd": "send", "args": map[string]any{"iid": iid, "text": s.Text}}}
 					a.pending[id] = cmd
-					if a.ready {
+					if a.ready && a.holdTill.IsZero() {
 						a.write(cmd)
 					}
 				}
@@ -301,6 +307,11 @@ func (a *agent) onFrame(msg []byte) {
 			code = f.Error.Code
 		}
 		a.run.log.errorf("agent error frame " + code)
+		if code == "rate_limited" {
+			// Over the console's frame limit: frames were dropped unanswered. Pause a little
+			// over a second, then send every unanswered command again with its id.
+			a.holdTill = time.Now().Add(time.Second + time.Duration(mrand.Float64()*float64(time.Second)))
+		}
 	}
 }
 
@@ -313,15 +324,8 @@ func (a *agent) onResult(f *consoleFrame, now time.Time) {
 		a.ready, a.attempt = true, 0
 		a.connects.Add(1)
 		a.sendRaw(map[string]any{"id": newID("s-"), "cmd": "set_state", "args": map[string]any{"state": "ready"}})
-		// Unanswered sends go again with their ids: the console applies each id once.
-		cmds := make([]*agentCmd, 0, len(a.pending))
-		for _, c := range a.pending {
-			cmds = append(cmds, c)
-		}
-		sort.Slice(cmds, func(i, j int) bool { return cmds[i].sched.Before(cmds[j].sched) })
-		for _, c := range cmds {
-			a.write(c)
-		}
+		a.holdTill = time.Time{}
+		a.resend()
 		return
 	}
 	c, ok := a.pending[f.ID]
@@ -354,6 +358,31 @@ func (a *agent) onResult(f *consoleFrame, now time.Time) {
 	if !f.OK && f.Error != nil {
 		a.run.log.errorf("agent send " + f.Error.Code)
 	}
+}
+
+// resend writes every unanswered command again, oldest first, with its id: the console applies
+// each id once.
+func (a *agent) resend() {
+	if !a.ready {
+		return
+	}
+	cmds := make([]*agentCmd, 0, len(a.pending))
+	for _, c := range a.pending {
+		cmds = append(cmds, c)
+	}
+	sort.Slice(cmds, func(i, j int) bool { return cmds[i].sched.Before(cmds[j].sched) })
+	for _, c := range cmds {
+		a.write(c)
+	}
+}
+
+// closeCode names why a socket's read ended, for the error counts.
+func closeCode(err error) string {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return fmt.Sprintf("closed %d", ce.Code)
+	}
+	return "closed (no close frame)"
 }
 
 func (a *agent) sendRaw(frame map[string]any) {

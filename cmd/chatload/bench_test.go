@@ -27,7 +27,7 @@ func envOr(name, def string) string {
 // private Durable cluster (fsync, synchronous_commit and full_page_writes on; it refuses a
 // cluster found running without them), a fresh database, two `agentd serve` processes on it,
 // and runs chatload's ramp with the invariant checker, CPU from /proc and WAL from pg_stat_wal.
-// Settings: AGENTD_BENCH_LOAD_SCENARIO (steady), _CUSTOMERS (100), _AGENTS (10), _RATES
+// Settings: AGENTD_BENCH_LOAD_SCENARIO (steady), _CUSTOMERS (100), _AGENTS (20), _RATES
 // (250,500,1000,1500 customer messages/s), _STEP (8s), _JSON (a file for the JSON report),
 // _PORT (55439) and _PGDATA (a folder under the system's temporary folder).
 func TestLoadBenchmark(t *testing.T) {
@@ -63,7 +63,7 @@ func TestLoadBenchmark(t *testing.T) {
 	dbURL := srv.DatabaseURL(name)
 
 	customers, _ := strconv.Atoi(envOr("AGENTD_BENCH_LOAD_CUSTOMERS", "100"))
-	agents, _ := strconv.Atoi(envOr("AGENTD_BENCH_LOAD_AGENTS", "10"))
+	agents, _ := strconv.Atoi(envOr("AGENTD_BENCH_LOAD_AGENTS", "20"))
 	step, err := time.ParseDuration(envOr("AGENTD_BENCH_LOAD_STEP", "8s"))
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func TestLoadBenchmark(t *testing.T) {
 	cfg := Config{
 		Scenario: envOr("AGENTD_BENCH_LOAD_SCENARIO", "steady"), Nodes: []string{a.url, b.url}, Customers: customers, Agents: agents,
 		AgentPrefix: "load", PasswordOf: func(n string) string { return "password-" + n },
-		Rates: rates, AgentShare: 0.5, Step: step, Size: 200, Service: "default", SpreadAddrs: true,
+		Rates: rates, AgentShare: 0.2, Step: step, Size: 200, Service: "default", SpreadAddrs: true,
 		BackoffMin: 250 * time.Millisecond, BackoffMax: 10 * time.Second, Setup: 2 * time.Minute, Drain: time.Minute,
 		DatabaseURL: dbURL, AgentdPIDs: []int{a.cmd.Process.Pid, b.cmd.Process.Pid},
 	}
@@ -105,5 +105,8 @@ func TestLoadBenchmark(t *testing.T) {
 	}
 	for _, v := range rep.Violations {
 		t.Error(v)
+	}
+	if !rep.Drained {
+		t.Log("not drained: the top step was past saturation (the table shows where)")
 	}
 }

@@ -161,6 +161,7 @@ func (c *customer) loop(ctx context.Context) {
 				continue // a socket already given up on
 			}
 			if f.err != nil {
+				c.run.log.errorf("customer socket " + closeCode(f.err))
 				c.lost()
 				continue
 			}
