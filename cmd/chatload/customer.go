@@ -107,6 +107,7 @@ type customer struct {
 	loseAck   bool // fault: drop the socket right after the next message is written
 	holdTill  time.Time
 	reconnect *time.Timer
+	startSend *Send // the start command, in the session-start storm
 }
 
 type connFrame struct {
@@ -241,7 +242,15 @@ func (c *customer) connect(ctx context.Context) {
 		frame = map[string]any{"id": c.attachID, "cmd": "restore", "args": map[string]any{
 			"session_id": c.sessionID, "secure_key": c.secureKey, "from_index": c.nextIndex, "from_seq": c.nextSeq}}
 	}
-	c.write(frame)
+	if c.write(frame) && c.startSend != nil && c.sessionID == "" {
+		now := time.Now()
+		c.run.log.update(func() {
+			if c.startSend.Attempts == 0 {
+				c.startSend.Written = now
+			}
+			c.startSend.Attempts++
+		})
+	}
 }
 
 func (c *customer) write(frame map[string]any) bool {
@@ -313,6 +322,10 @@ func (c *customer) onAttach(f *frameIn) {
 	if c.sessionID == "" {
 		c.sessionID, c.secureKey = d.SessionID, d.SecureKey
 		c.view.Session = d.SessionID
+		if s := c.startSend; s != nil {
+			now := time.Now()
+			c.run.log.update(func() { s.Acked, s.Session, s.Index = now, d.SessionID, 0; s.AckCount++ })
+		}
 	}
 	c.attempt = 0
 	c.attached.Store(true)

@@ -134,7 +134,7 @@ func main() {
 	var pwPrefix string
 	var jsonOut bool
 	var logFile string
-	flag.StringVar(&cfg.Scenario, "scenario", "steady", "steady (customers and agents spread over the nodes), twonode (customers on the first node, agents on the second) or reconnect (steady, with every socket dropped and resumed in the middle of each step)")
+	flag.StringVar(&cfg.Scenario, "scenario", "steady", "steady (customers and agents spread over the nodes), twonode (customers on the first node, agents on the second), reconnect (steady, with every socket dropped and resumed in the middle of each step) or starts (session-start storm: -rates are new sessions a second, each stays connected)")
 	flag.StringVar(&nodes, "nodes", "http://127.0.0.1:8080", "comma-separated agentd base URLs")
 	flag.IntVar(&cfg.Customers, "customers", 100, "concurrent chats (one customer socket each)")
 	flag.IntVar(&cfg.Agents, "agents", 10, "agents signed in (usernames PREFIX000…)")
@@ -309,8 +309,12 @@ func clientIP(spread bool, group, i int) net.IP {
 
 // execute runs cfg: setup, the steps with their faults, the drain and the check.
 func execute(ctx context.Context, cfg Config) (*Run, *Report, error) {
-	if len(cfg.Nodes) == 0 || cfg.Customers <= 0 || cfg.Agents <= 0 || len(cfg.Rates) == 0 {
+	starts := cfg.Scenario == "starts"
+	if len(cfg.Nodes) == 0 || len(cfg.Rates) == 0 || (!starts && (cfg.Customers <= 0 || cfg.Agents <= 0)) {
 		return nil, nil, errors.New("need nodes, customers, agents and rates")
+	}
+	if starts {
+		cfg.Customers = 0
 	}
 	r := &Run{cfg: cfg, log: newLog()}
 	var db *pgxpool.Pool
@@ -369,7 +373,7 @@ func execute(ctx context.Context, cfg Config) (*Run, *Report, error) {
 	rssAfter := smp.sample(ctx).AgentdRSSKB
 
 	rep := &Report{Scenario: cfg.Scenario, Nodes: cfg.Nodes, Customers: cfg.Customers, Agents: cfg.Agents}
-	if len(cfg.AgentdPIDs) > 0 {
+	if len(cfg.AgentdPIDs) > 0 && !starts {
 		rep.RSSPerConnKB = float64(rssAfter-rssBefore) / float64(cfg.Customers+cfg.Agents)
 	}
 	t0 := time.Now()
@@ -396,9 +400,14 @@ func execute(ctx context.Context, cfg Config) (*Run, *Report, error) {
 	var windows []window
 	r.sending.Store(true)
 	for _, rate := range cfg.Rates {
-		r.rate.Store(math.Float64bits(rate))
-		r.log.mark(fmt.Sprintf("step %.0f msgs/s", rate))
+		if !starts {
+			r.rate.Store(math.Float64bits(rate))
+		}
+		r.log.mark(fmt.Sprintf("step %.0f/s", rate))
 		w := window{from: time.Now(), a: smp.sample(ctx), rate: rate}
+		if starts {
+			wg.Go(func() { r.startStorm(runCtx, &wg, w.from, rate, cfg.Step) })
+		}
 		select {
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
@@ -410,6 +419,14 @@ func execute(ctx context.Context, cfg Config) (*Run, *Report, error) {
 	r.sending.Store(false)
 	r.rate.Store(0)
 	r.log.mark("drain")
+	if starts {
+		r.mu.Lock()
+		n := len(r.customers)
+		r.mu.Unlock()
+		if len(cfg.AgentdPIDs) > 0 && n > 0 {
+			rep.RSSPerConnKB = float64(smp.sample(ctx).AgentdRSSKB-rssAfter) / float64(n)
+		}
+	}
 	// Drain: every message answered (or failed), every party caught up with what is stored.
 	drained := waitUntil(ctx, cfg.Drain, func() bool { return r.settled(ctx, db) })
 	if drained != nil {
@@ -425,6 +442,9 @@ func execute(ctx context.Context, cfg Config) (*Run, *Report, error) {
 	sends := r.log.snapshot()
 	for _, w := range windows {
 		st := StepReport{Offered: w.rate * (1 + cfg.AgentShare)}
+		if starts {
+			st.Offered = w.rate
+		}
 		var ack, del []time.Duration
 		var msgs int
 		for _, s := range sends {
@@ -466,7 +486,7 @@ func execute(ctx context.Context, cfg Config) (*Run, *Report, error) {
 		if s.Acked.IsZero() && s.Err == "" {
 			rep.Unacked++
 		}
-		if s.Delivered.IsZero() {
+		if s.Delivered.IsZero() && s.From != "start" {
 			rep.Undelivered++
 		}
 		if s.Attempts > 1 {
@@ -495,6 +515,29 @@ func execute(ctx context.Context, cfg Config) (*Run, *Report, error) {
 	return r, rep, nil
 }
 
+// startStorm opens new customer sessions at rate a second for d, each at its scheduled time
+// (open loop); every one stays connected until the end of the run.
+func (r *Run) startStorm(ctx context.Context, wg *sync.WaitGroup, from time.Time, rate float64, d time.Duration) {
+	n := int(rate * d.Seconds())
+	for k := range n {
+		at := from.Add(time.Duration(float64(k) / rate * float64(time.Second)))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Until(at)):
+		}
+		r.mu.Lock()
+		i := len(r.customers)
+		c := newCustomer(r, i, r.cfg.Nodes, i, clientIP(r.cfg.SpreadAddrs, 2, i))
+		c.view = r.log.view(fmt.Sprintf("customer %d", i), "")
+		c.startSend = &Send{ID: c.startID, From: "start", Sched: at, Index: -1}
+		r.log.add(c.startSend)
+		r.customers = append(r.customers, c)
+		r.mu.Unlock()
+		wg.Go(func() { c.loop(ctx) })
+	}
+}
+
 // settled reports whether every message was answered and every party shows every stored event.
 func (r *Run) settled(ctx context.Context, db *pgxpool.Pool) bool {
 	for _, s := range r.log.snapshot() {
@@ -518,7 +561,10 @@ func (r *Run) settled(ctx context.Context, db *pgxpool.Pool) bool {
 		}
 	}
 	rows.Close()
-	for _, c := range r.customers {
+	r.mu.Lock()
+	customers := r.customers
+	r.mu.Unlock()
+	for _, c := range customers {
 		var sid string
 		done := make(chan struct{})
 		select {
