@@ -321,7 +321,7 @@ func (c *customer) onAttach(f *frameIn) {
 	_ = json.Unmarshal(f.Data, &d)
 	if c.sessionID == "" {
 		c.sessionID, c.secureKey = d.SessionID, d.SecureKey
-		c.view.Session = d.SessionID
+		c.run.log.update(func() { c.view.Session = d.SessionID })
 		if s := c.startSend; s != nil {
 			now := time.Now()
 			c.run.log.update(func() { s.Acked, s.Session, s.Index = now, d.SessionID, 0; s.AckCount++ })

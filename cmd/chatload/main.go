@@ -283,8 +283,12 @@ func LoseAck(n int) func(ctx context.Context, r *Run) error {
 }
 
 func waitUntil(ctx context.Context, d time.Duration, cond func() bool) error {
+	return waitEvery(ctx, d, 20*time.Millisecond, cond)
+}
+
+func waitEvery(ctx context.Context, d, every time.Duration, cond func() bool) error {
 	deadline := time.Now().Add(d)
-	t := time.NewTicker(20 * time.Millisecond)
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for !cond() {
 		if time.Now().After(deadline) {
@@ -428,7 +432,7 @@ func execute(ctx context.Context, cfg Config) (*Run, *Report, error) {
 		}
 	}
 	// Drain: every message answered (or failed), every party caught up with what is stored.
-	drained := waitUntil(ctx, cfg.Drain, func() bool { return r.settled(ctx, db) })
+	drained := waitEvery(ctx, cfg.Drain, 200*time.Millisecond, func() bool { return r.settled(ctx, db) })
 	if drained != nil {
 		r.log.mark("drain timed out")
 	}
@@ -549,7 +553,16 @@ func (r *Run) settled(ctx context.Context, db *pgxpool.Pool) bool {
 		return true
 	}
 	counts := map[string]int64{}
-	rows, err := db.Query(ctx, `SELECT interaction_id::text, count(*) FROM transcript_events GROUP BY 1`)
+	var sessions []string
+	r.log.mu.Lock()
+	for _, v := range r.log.views {
+		if v.Session != "" {
+			sessions = append(sessions, v.Session)
+		}
+	}
+	r.log.mu.Unlock()
+	rows, err := db.Query(ctx, `SELECT interaction_id::text, count(*) FROM transcript_events
+		WHERE interaction_id = ANY($1::uuid[]) GROUP BY 1`, sessions)
 	if err != nil {
 		return false
 	}

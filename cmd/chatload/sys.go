@@ -12,8 +12,10 @@ import (
 // clockTicks is USER_HZ, 100 on every Linux this runs on.
 const clockTicks = 100
 
-// cpuSeconds returns utime+stime of a process from /proc/<pid>/stat (0 when it is gone).
-func cpuSeconds(pid int) float64 {
+// cpuSeconds returns utime+stime of a process from /proc/<pid>/stat (0 when it is gone); with
+// reaped, also cutime+cstime, the time of its children that exited and were waited for (a
+// postmaster's backends of closed connections).
+func cpuSeconds(pid int, reaped ...bool) float64 {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0
@@ -29,6 +31,11 @@ func cpuSeconds(pid int) float64 {
 	}
 	u, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
+	if len(reaped) > 0 && reaped[0] && len(f) >= 15 {
+		cu, _ := strconv.ParseFloat(f[13], 64)
+		cs, _ := strconv.ParseFloat(f[14], 64)
+		u += cu + cs
+	}
 	return (u + st) / clockTicks
 }
 
@@ -111,7 +118,7 @@ func (s *sampler) sample(ctx context.Context) Sample {
 		out.AgentdRSSKB += statusField(p, "VmRSS")
 	}
 	if s.postmaster > 0 {
-		out.PostgresCPU = cpuSeconds(s.postmaster)
+		out.PostgresCPU = cpuSeconds(s.postmaster, true)
 		for _, c := range children(s.postmaster) {
 			out.PostgresCPU += cpuSeconds(c)
 		}
