@@ -187,7 +187,7 @@ func (a *agent) loop(ctx context.Context) {
 					a.rr = (a.rr + 1) % len(a.order)
 					iid := a.order[a.rr]
 					id := newID("a-")
-					s := &Send{ID: id, From: "agent", Session: iid, Text: text(id, a.run.cfg.Size), Sched: next, Index: -1}
+					s := &Send{ID: id, From: "agent", Kind: "message", Session: iid, Text: text(id, a.run.cfg.Size), Sched: next, Index: -1}
 					a.run.log.add(s)
 					cmd := &agentCmd{send: s, sched: next, frame: map[string]any{"id": id, "cmd": "send", "args": map[string]any{"iid": iid, "text": s.Text}}}
 					a.pending[id] = cmd
@@ -430,6 +430,18 @@ func (a *agent) onOp(kind, id, html string, now time.Time) {
 		conns[len(conns)-1] = append(conns[len(conns)-1], idx)
 		ch.shown++
 		ch.seen.Store(int64(max(int(ch.seen.Load()), idx+1)))
+		if ref := commandRef.FindString(html); strings.HasPrefix(ref, "c-") {
+			if s := a.run.log.get(ref); s != nil {
+				a.run.log.update(func() {
+					if s.Delivered.IsZero() {
+						s.Delivered = now
+					}
+				})
+			}
+		}
+	case strings.HasPrefix(id, "typing-") || strings.HasPrefix(id, "ud-"):
+		// The typing line and the UserData table name the customer command that changed them
+		// (typing storm, UserData churn); coalesced changes show only the latest.
 		if ref := commandRef.FindString(html); strings.HasPrefix(ref, "c-") {
 			if s := a.run.log.get(ref); s != nil {
 				a.run.log.update(func() {

@@ -175,10 +175,18 @@ func (c *customer) loop(ctx context.Context) {
 			if rate > 0 && !now.Before(next) {
 				if c.sessionID != "" && c.run.sending.Load() {
 					id := newID("c-")
-					s := &Send{ID: id, From: "customer", Session: c.sessionID, Text: text(id, c.run.cfg.Size), Sched: next, Index: -1}
+					s := &Send{ID: id, From: "customer", Kind: "message", Session: c.sessionID, Text: text(id, c.run.cfg.Size), Sched: next, Index: -1}
+					frame := map[string]any{"id": id, "cmd": "send_message", "args": map[string]any{"text": s.Text}}
+					switch c.run.cfg.Scenario {
+					case "typing": // the preview carries the id, so the console's typing line names it
+						s.Kind, s.Text = "typing", ""
+						frame = map[string]any{"id": id, "cmd": "typing", "args": map[string]any{"is_typing": true, "text": id}}
+					case "userdata":
+						s.Kind, s.Text = "userdata", ""
+						frame = map[string]any{"id": id, "cmd": "update_userdata", "args": map[string]any{"user_data": map[string]any{"LoadValue": id}}}
+					}
 					c.run.log.add(s)
-					c.pending = append(c.pending, &command{id: id, send: s,
-						frame: map[string]any{"id": id, "cmd": "send_message", "args": map[string]any{"text": s.Text}}})
+					c.pending = append(c.pending, &command{id: id, send: s, frame: frame})
 					c.pump()
 				}
 				next = next.Add(time.Duration(float64(time.Second) / rate))

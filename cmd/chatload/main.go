@@ -134,7 +134,7 @@ func main() {
 	var pwPrefix string
 	var jsonOut bool
 	var logFile string
-	flag.StringVar(&cfg.Scenario, "scenario", "steady", "steady (customers and agents spread over the nodes), twonode (customers on the first node, agents on the second), reconnect (steady, with every socket dropped and resumed in the middle of each step) or starts (session-start storm: -rates are new sessions a second, each stays connected)")
+	flag.StringVar(&cfg.Scenario, "scenario", "steady", "steady (customers and agents spread over the nodes), twonode (customers on the first node, agents on the second), reconnect (steady, with every socket dropped and resumed in the middle of each step), starts (session-start storm: -rates are new sessions a second, each stays connected), hot (one chat: every customer is a tab of the same session), typing (customers send typing previews instead of messages) or userdata (customers send update_userdata instead of messages)")
 	flag.StringVar(&nodes, "nodes", "http://127.0.0.1:8080", "comma-separated agentd base URLs")
 	flag.IntVar(&cfg.Customers, "customers", 100, "concurrent chats (one customer socket each)")
 	flag.IntVar(&cfg.Agents, "agents", 10, "agents signed in (usernames PREFIX000…)")
@@ -358,9 +358,31 @@ func execute(ctx context.Context, cfg Config) (*Run, *Report, error) {
 		c := newCustomer(r, i, custNodes, i, clientIP(cfg.SpreadAddrs, 2, i))
 		c.view = r.log.view(fmt.Sprintf("customer %d", i), "")
 		r.customers = append(r.customers, c)
+		if cfg.Scenario != "hot" {
+			continue
+		}
+		if i == 0 {
+			wg.Go(func() { c.loop(runCtx) }) // the others restore its session
+			continue
+		}
+		// Hot interaction: every customer is another tab of the first one's session.
+		if i == 1 {
+			first := r.customers[0]
+			if err := waitUntil(ctx, cfg.Setup, func() bool { return first.attaches.Load() > 0 }); err != nil {
+				return nil, nil, errors.New("setup: the hot session did not start")
+			}
+			done := make(chan struct{})
+			first.ctl <- func(f *customer) { c.sessionID, c.secureKey = f.sessionID, f.secureKey; close(done) }
+			<-done
+		} else {
+			c.sessionID, c.secureKey = r.customers[1].sessionID, r.customers[1].secureKey
+		}
+		c.view.Session = c.sessionID
 	}
-	for _, c := range r.customers {
-		wg.Go(func() { c.loop(runCtx) })
+	for i, c := range r.customers {
+		if cfg.Scenario != "hot" || i > 0 {
+			wg.Go(func() { c.loop(runCtx) })
+		}
 	}
 	if err := waitUntil(ctx, cfg.Setup, func() bool {
 		for _, c := range r.customers {
@@ -445,7 +467,11 @@ func execute(ctx context.Context, cfg Config) (*Run, *Report, error) {
 
 	sends := r.log.snapshot()
 	for _, w := range windows {
-		st := StepReport{Offered: w.rate * (1 + cfg.AgentShare)}
+		chats := float64(cfg.Customers)
+		if cfg.Scenario == "hot" {
+			chats = 1
+		}
+		st := StepReport{Offered: w.rate * (1 + cfg.AgentShare*chats/float64(max(cfg.Customers, 1)))}
 		if starts {
 			st.Offered = w.rate
 		}
@@ -490,8 +516,8 @@ func execute(ctx context.Context, cfg Config) (*Run, *Report, error) {
 		if s.Acked.IsZero() && s.Err == "" {
 			rep.Unacked++
 		}
-		if s.Delivered.IsZero() && s.From != "start" {
-			rep.Undelivered++
+		if s.Delivered.IsZero() && s.Kind == "message" {
+			rep.Undelivered++ // a coalesced typing line or UserData table shows only the latest change
 		}
 		if s.Attempts > 1 {
 			rep.CustomerResends++
@@ -534,7 +560,7 @@ func (r *Run) startStorm(ctx context.Context, wg *sync.WaitGroup, from time.Time
 		i := len(r.customers)
 		c := newCustomer(r, i, r.cfg.Nodes, i, clientIP(r.cfg.SpreadAddrs, 2, i))
 		c.view = r.log.view(fmt.Sprintf("customer %d", i), "")
-		c.startSend = &Send{ID: c.startID, From: "start", Sched: at, Index: -1}
+		c.startSend = &Send{ID: c.startID, From: "start", Kind: "start", Sched: at, Index: -1}
 		r.log.add(c.startSend)
 		r.customers = append(r.customers, c)
 		r.mu.Unlock()

@@ -10,7 +10,8 @@ import (
 // schedule called for it until it was acknowledged and delivered to the other party.
 type Send struct {
 	ID        string    `json:"id"`
-	From      string    `json:"from"` // customer or agent
+	From      string    `json:"from"` // customer, agent or start
+	Kind      string    `json:"kind"` // message, typing, userdata or start
 	Session   string    `json:"session"`
 	Text      string    `json:"-"`
 	Sched     time.Time `json:"sched"`               // when the open-loop schedule called for it
