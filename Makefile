@@ -17,7 +17,7 @@ BIN     ?= bin/agentd
 PGDATA  ?= .agentd/pgdata
 TESTFLAGS ?=
 
-.PHONY: all run test test-race lint generate build fmt vet clean deps-postgres deps-test pg-stop bench-search
+.PHONY: all run test test-race lint generate build fmt vet clean deps-postgres deps-test pg-stop bench-search bench-load
 
 all: build
 
@@ -48,6 +48,12 @@ lint:
 # AGENTD_BENCH_SEARCH_EXPLAIN=1 to print the plan of each kind's slowest run.
 bench-search: deps-postgres
 	AGENTD_BENCH_SEARCH=1 $(GO) test -count=1 -timeout 60m -run '^TestSearchBenchmark$$' -v ./postgres/
+
+# chatload's ramp on two agentd processes and a private Durable cluster, with the invariant
+# checker; AGENTD_BENCH_LOAD_RATES, _CUSTOMERS, _AGENTS, _STEP, _SCENARIO, _JSON change it
+# (cmd/chatload/bench_test.go).
+bench-load: deps-postgres
+	AGENTD_BENCH_LOAD=1 $(GO) test -count=1 -timeout 30m -run '^TestLoadBenchmark$$' -v ./cmd/chatload/
 
 generate:
 	$(GO) tool templ generate
