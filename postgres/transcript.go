@@ -142,10 +142,11 @@ type messageResult struct {
 	Index int `json:"index"`
 }
 
-// AppendMessage appends a message from a party that is still in the interaction.
+// AppendMessage appends a message from a party that is still in the interaction, as one command
+// of a group commit (batch.go).
 func (s *ChatStore) AppendMessage(ctx context.Context, req chat.MessageRequest) (chat.Event, error) {
 	var ev chat.Event
-	err := s.c.InTx(ctx, func(tx *Tx) error {
+	err := s.c.InBatch(ctx, req.InteractionID, func(ctx context.Context, tx *Tx) error {
 		var err error
 		ev, err = s.AppendMessageTx(ctx, tx, req)
 		return err
