@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"hash/fnv"
 	"slices"
 	"sync"
 	"time"
@@ -34,13 +35,21 @@ type BatchOptions struct {
 	// Window is how long a batch waits for more commands before it is written; 0 (the default)
 	// writes at once: commands that arrive while a batch is written form the next one.
 	Window time.Duration
+	// Lanes is how many batches may be written at once, each in its own transaction on its own
+	// connection (DefaultBatchLanes when 0). An interaction always goes to the same lane, whose
+	// batches are written one after another, so its commands stay in arrival order and two
+	// lanes' batches never wait for each other's interaction locks.
+	Lanes int
 	// Off runs every command in its own transaction (InTx), as before group commit: for the
 	// before/after benchmark.
 	Off bool
 }
 
-// DefaultBatchMax is the default BatchOptions.Max.
-const DefaultBatchMax = 128
+// DefaultBatchMax and DefaultBatchLanes are the defaults of BatchOptions.
+const (
+	DefaultBatchMax   = 128
+	DefaultBatchLanes = 4
+)
 
 // batchTimeout bounds one batch's transaction: it runs under no caller's context, since one
 // caller leaving must not abort the others' commands.
@@ -50,17 +59,41 @@ func (o BatchOptions) withDefaults() BatchOptions {
 	if o.Max <= 0 {
 		o.Max = DefaultBatchMax
 	}
+	if o.Lanes <= 0 {
+		o.Lanes = DefaultBatchLanes
+	}
 	return o
 }
 
 // SetBatchOptions sets how c batches; call it before c is used.
-func (c *Committer) SetBatchOptions(o BatchOptions) { c.batch.opts = o.withDefaults() }
+func (c *Committer) SetBatchOptions(o BatchOptions) { c.batch = newBatcher(c, o) }
 
-// batcher queues the commands of one Committer; one goroutine at a time writes batches, started
-// when a command arrives and ending when the queue is empty.
+// batcher queues the commands of one Committer in its lanes.
 type batcher struct {
-	c       *Committer
-	opts    BatchOptions
+	c     *Committer
+	opts  BatchOptions
+	lanes []*lane
+}
+
+func newBatcher(c *Committer, o BatchOptions) batcher {
+	b := batcher{c: c, opts: o.withDefaults()}
+	for range b.opts.Lanes {
+		b.lanes = append(b.lanes, &lane{b: &c.batch})
+	}
+	return b
+}
+
+// laneOf is the lane of an interaction.
+func (b *batcher) laneOf(key string) *lane {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return b.lanes[h.Sum32()%uint32(len(b.lanes))]
+}
+
+// lane is a queue of commands; one goroutine at a time writes its batches, started when a
+// command arrives and ending when the queue is empty.
+type lane struct {
+	b       *batcher
 	mu      sync.Mutex
 	pending []*batchCmd
 	running bool
@@ -88,7 +121,7 @@ func (c *Committer) InBatch(ctx context.Context, key string, fn func(ctx context
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	b := &c.batch
+	b := c.batch.laneOf(key)
 	cmd := &batchCmd{ctx: ctx, key: key, fn: fn, done: make(chan struct{})}
 	b.mu.Lock()
 	b.pending = append(b.pending, cmd)
@@ -115,18 +148,19 @@ func (c *Committer) InBatch(ctx context.Context, key string, fn func(ctx context
 	return cmd.err
 }
 
-func (b *batcher) loop() {
+func (b *lane) loop() {
+	opts := b.b.opts
 	for {
-		if b.opts.Window > 0 {
+		if opts.Window > 0 {
 			b.mu.Lock()
-			short := len(b.pending) < b.opts.Max
+			short := len(b.pending) < opts.Max
 			b.mu.Unlock()
 			if short {
-				time.Sleep(b.opts.Window) // the configured window: let more commands arrive
+				time.Sleep(opts.Window) // the configured window: let more commands arrive
 			}
 		}
 		b.mu.Lock()
-		n := min(len(b.pending), b.opts.Max)
+		n := min(len(b.pending), opts.Max)
 		if n == 0 {
 			b.running = false
 			b.mu.Unlock()
@@ -138,7 +172,7 @@ func (b *batcher) loop() {
 			cmd.taken = true
 		}
 		b.mu.Unlock()
-		b.c.flush(batch)
+		b.b.c.flush(batch)
 	}
 }
 

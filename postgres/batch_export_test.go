@@ -6,12 +6,14 @@ import (
 	"agentd/chat"
 )
 
-// BatchState reports c's queued commands and whether a batch is being written.
+// BatchState reports c's queued commands and whether a batch is being written, over its lanes.
 func BatchState(c *Committer) (pending int, running bool) {
-	b := &c.batch
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.pending), b.running
+	for _, l := range c.batch.lanes {
+		l.mu.Lock()
+		pending, running = pending+len(l.pending), running || l.running
+		l.mu.Unlock()
+	}
+	return pending, running
 }
 
 // DecodePayload decodes a NOTIFY payload as a listener does.

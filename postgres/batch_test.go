@@ -8,6 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +23,7 @@ import (
 	"agentd"
 	"agentd/chat"
 	"agentd/postgres"
+	"agentd/postgres/localpg"
 	"agentd/postgres/pgtest"
 )
 
@@ -75,6 +81,7 @@ func TestBatchGroupsQueuedCommands(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	db := openTestDB(t, url)
 	c := postgres.NewCommitter(db, "n1", nil)
+	c.SetBatchOptions(postgres.BatchOptions{Lanes: 1}) // every interaction queues behind x's batch
 	s := postgres.NewChatStore(c)
 	x, xp := startChat(t, s)
 	y, yp := startChat(t, s)
@@ -425,4 +432,218 @@ func TestWirePayloads(t *testing.T) {
 	if ns, err := postgres.DecodePayload(old); err != nil || len(ns) != 1 || ns[0].Index != 7 || ns[0].Kind != chat.NotifyEvents {
 		t.Fatalf("an old single payload: %+v (%v)", ns, err)
 	}
+}
+
+// BenchmarkGroupCommit measures customer messages through ChatStore.AppendMessage, each sender
+// one conversation sending 200-byte messages one after another (the next once the last was
+// acknowledged), with group commit off (a transaction per message, as before) and on, on a
+// private durable cluster (fsync, synchronous_commit and full_page_writes on). Results:
+// docs/benchmarks.md, "Group commit". Run with
+//
+//	go test ./postgres -run '^$' -bench GroupCommit -benchtime 20000x
+func BenchmarkGroupCommit(b *testing.B) {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "agentd-groupbench-") // the postgres user must enter it
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = os.RemoveAll(dir) })
+	opts := localpg.Options{DataDir: filepath.Join(dir, "pgdata"), Port: freeBenchPort(b), Durable: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	srv, err := localpg.Ensure(ctx, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = localpg.Stop(context.Background(), opts) }) // before the removal (LIFO)
+	postmaster := readPID(b, filepath.Join(opts.DataDir, "postmaster.pid"))
+	n := 0
+	for _, senders := range []int{16, 100} {
+		for _, mode := range []string{"off", "on-lanes=1", "on-lanes=4"} {
+			b.Run(fmt.Sprintf("senders=%d/group=%s", senders, mode), func(b *testing.B) {
+				n++
+				name := fmt.Sprintf("bench%d", n)
+				if err := localpg.CreateDatabase(ctx, srv.AdminURL, name, ""); err != nil {
+					b.Fatal(err)
+				}
+				url := srv.DatabaseURL(name)
+				if _, err := postgres.Migrate(ctx, url); err != nil {
+					b.Fatal(err)
+				}
+				o := postgres.BatchOptions{Off: mode == "off"}
+				_, _ = fmt.Sscanf(mode, "on-lanes=%d", &o.Lanes)
+				benchGroupCommit(b, url, srv.AdminURL, postmaster, senders, o)
+			})
+		}
+	}
+}
+
+func benchGroupCommit(b *testing.B, url, adminURL string, postmaster, senders int, o postgres.BatchOptions) {
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, url, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := postgres.NewCommitter(db, "bench", nil)
+	c.SetBatchOptions(o)
+	s := postgres.NewChatStore(c)
+	type conv struct {
+		in    string
+		party chat.Party
+	}
+	convs := make([]conv, senders)
+	for i := range convs {
+		res, err := s.StartInteraction(ctx, chat.StartRequest{ServiceName: "default", CustomerName: "c",
+			SecureKeyHash: randomBytes(), StartTokenHash: randomBytes(), RetryWindow: time.Minute, At: time.Now()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		convs[i] = conv{res.Interaction.ID, res.Party}
+	}
+	text := strings.Repeat("x", 200)
+	each := max(b.N/senders, 1)
+	lat := make([][]time.Duration, senders)
+	walBefore, xactBefore := pgCounters(b, adminURL, url)
+	cpuBefore, selfBefore := childrenCPU(postmaster), selfCPU()
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	var failed atomicErr
+	for i := range convs {
+		wg.Go(func() {
+			lat[i] = make([]time.Duration, 0, each)
+			for k := range each {
+				t0 := time.Now()
+				_, err := s.AppendMessage(ctx, chat.MessageRequest{InteractionID: convs[i].in, PartyID: convs[i].party.ID,
+					CommandID: fmt.Sprintf("m%d", k), Text: text, ContentType: "text/plain"})
+				if err != nil {
+					failed.set(err)
+					return
+				}
+				lat[i] = append(lat[i], time.Since(t0))
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if err := failed.get(); err != nil {
+		b.Fatal(err)
+	}
+	cpuPG, cpuSelf := childrenCPU(postmaster)-cpuBefore, selfCPU()-selfBefore
+	db.Close() // the backends exit and flush their statistics
+	walAfter, xactAfter := pgCounters(b, adminURL, url)
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	msgs := float64(len(all))
+	b.ReportMetric(msgs/elapsed.Seconds(), "msg/s")
+	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(walAfter-walBefore)/msgs, "walsync/msg")
+	b.ReportMetric(float64(xactAfter-xactBefore)/msgs, "xact/msg")
+	b.ReportMetric(cpuPG.Seconds()*1000/msgs, "pg-cpu-ms/msg")
+	b.ReportMetric(cpuSelf.Seconds()*1000/msgs, "go-cpu-ms/msg")
+	b.ReportMetric(0, "ns/op")
+}
+
+type atomicErr struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (a *atomicErr) set(err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.err == nil {
+		a.err = err
+	}
+}
+
+func (a *atomicErr) get() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.err
+}
+
+// pgCounters returns the cluster's WAL fsyncs and the database's committed transactions.
+func pgCounters(b *testing.B, adminURL, url string) (walSync, xactCommit int64) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	name := url[strings.LastIndex(url, "/")+1:]
+	name, _, _ = strings.Cut(name, "?")
+	if err := conn.QueryRow(ctx, `SELECT (SELECT wal_sync FROM pg_stat_wal),
+		(SELECT xact_commit FROM pg_stat_database WHERE datname = $1)`, name).Scan(&walSync, &xactCommit); err != nil {
+		b.Fatal(err)
+	}
+	return walSync, xactCommit
+}
+
+func freeBenchPort(b *testing.B) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func readPID(b *testing.B, path string) int {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return pid
+}
+
+// procCPU reads utime+stime of a process from /proc (at 100 ticks a second) and its parent.
+func procCPU(pid int) (cpu time.Duration, ppid int) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0
+	}
+	s := string(raw)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // fields from 3 (state) on
+	if len(f) < 13 {
+		return 0, 0
+	}
+	ppid, _ = strconv.Atoi(f[1])
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+st) * 10 * time.Millisecond, ppid
+}
+
+// childrenCPU is the CPU time of the postmaster and every process it started (backends, WAL
+// writer, checkpointer, …) still running.
+func childrenCPU(postmaster int) time.Duration {
+	total, _ := procCPU(postmaster)
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if cpu, ppid := procCPU(pid); ppid == postmaster {
+			total += cpu
+		}
+	}
+	return total
+}
+
+func selfCPU() time.Duration {
+	cpu, _ := procCPU(os.Getpid())
+	return cpu
 }

@@ -145,7 +145,7 @@ func NewCommitter(db *DB, nodeID string, local Broadcaster) *Committer {
 		panic(fmt.Sprintf("postgres: River insert client: %v", err))
 	}
 	c := &Committer{db: db, nodeID: nodeID, local: local, jobs: jobs}
-	c.batch.c, c.batch.opts = c, BatchOptions{}.withDefaults()
+	c.batch = newBatcher(c, BatchOptions{})
 	return c
 }
 
