@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"slices"
 	"sync"
@@ -199,7 +200,7 @@ func (c *Committer) flush(batch []*batchCmd) {
 		// another kind of transaction): each command on its own, so each gets its own outcome.
 		// InTx delivers their notifications itself.
 		for _, cmd := range batch {
-			cmd.err = c.InTx(ctx, func(tx *Tx) error { return cmd.fn(ctx, tx) })
+			cmd.err = c.InTx(ctx, func(tx *Tx) error { return call(ctx, tx, cmd) })
 		}
 	} else if c.local != nil {
 		for _, cmd := range batch {
@@ -228,7 +229,7 @@ func (c *Committer) runBatch(ctx context.Context, batch []*batchCmd, savepoints 
 		cmd.err, cmd.notes = nil, nil
 		m := tx.mark()
 		if !savepoints {
-			if err := cmd.fn(ctx, tx); err != nil {
+			if err := call(ctx, tx, cmd); err != nil {
 				cmd.err = translate(err)
 				return errCommandFailed
 			}
@@ -238,7 +239,7 @@ func (c *Committer) runBatch(ctx context.Context, batch []*batchCmd, savepoints 
 				return err
 			}
 			tx.Tx = sp
-			err = cmd.fn(ctx, tx)
+			err = call(ctx, tx, cmd)
 			if err == nil {
 				err = sp.Commit(ctx) // RELEASE SAVEPOINT
 				if err != nil {
@@ -268,4 +269,15 @@ func (c *Committer) runBatch(ctx context.Context, batch []*batchCmd, savepoints 
 		return err
 	}
 	return ptx.Commit(ctx)
+}
+
+// call runs a command. A command that panics fails alone, as an internal error, instead of
+// taking down the lane's goroutine and the node with it.
+func call(ctx context.Context, tx *Tx, cmd *batchCmd) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("postgres: a batched command panicked: %v", p)
+		}
+	}()
+	return cmd.fn(ctx, tx)
 }

@@ -647,3 +647,52 @@ func selfCPU() time.Duration {
 	cpu, _ := procCPU(os.Getpid())
 	return cpu
 }
+
+// TestBatchPanicFailsAlone: a command that panics inside a batch is an error for its caller
+// alone; the command batched with it commits, and the lane goes on serving.
+func TestBatchPanicFailsAlone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := openTestDB(t, pgtest.NewDatabase(t))
+	c := postgres.NewCommitter(db, "n1", nil)
+	c.SetBatchOptions(postgres.BatchOptions{Lanes: 1})
+	s := postgres.NewChatStore(c)
+	x, xp := startChat(t, s)
+	// A first command holds the lane until the next two are queued behind it: they form one batch.
+	release := make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		first <- c.InBatch(ctx, "first", func(ctx context.Context, tx *postgres.Tx) error { <-release; return nil })
+	}()
+	waitFor(t, "the first batch in flight", func() bool { n, r := postgres.BatchState(c); return n == 0 && r })
+	panicked := make(chan error, 1)
+	go func() {
+		panicked <- c.InBatch(ctx, x, func(ctx context.Context, tx *postgres.Tx) error {
+			if _, err := tx.Exec(ctx, `UPDATE interactions SET subject = 'changed' WHERE id = $1`, x); err != nil {
+				return err
+			}
+			panic("boom")
+		})
+	}()
+	waitFor(t, "the panicking command queued", func() bool { n, _ := postgres.BatchState(c); return n == 1 })
+	sent := make(chan result, 1)
+	go func() {
+		ev, err := s.AppendMessage(ctx, chat.MessageRequest{InteractionID: x, PartyID: xp.ID, CommandID: "m1", Text: "hello", ContentType: "text/plain"})
+		sent <- result{ev, err}
+	}()
+	waitFor(t, "the message queued", func() bool { n, _ := postgres.BatchState(c); return n == 2 })
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-panicked; err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("the panicking command returned %v", err)
+	}
+	if r := <-sent; r.err != nil || r.ev.Text != "hello" {
+		t.Fatalf("the message batched with it: %+v", r)
+	}
+	var subject string
+	if err := db.Pool.QueryRow(ctx, `SELECT subject FROM interactions WHERE id = $1`, x).Scan(&subject); err != nil || subject == "changed" {
+		t.Fatalf("the panicking command's change was kept: %q (%v)", subject, err)
+	}
+}
