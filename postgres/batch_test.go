@@ -73,7 +73,8 @@ type result struct {
 
 // TestBatchGroupsQueuedCommands: commands queued while a batch is in flight are written together
 // in the next one, in one transaction and one NOTIFY; a retry of a command id in the same batch
-// and in a later one returns the first index; a bad command in the batch fails alone; a caller
+// and in a later one returns the first index; a bad command in the batch (to an ended session,
+// from a party that left) fails alone; a caller
 // whose ctx ends while queued gets its error and its command never runs.
 func TestBatchGroupsQueuedCommands(t *testing.T) {
 	t.Parallel()
@@ -89,6 +90,14 @@ func TestBatchGroupsQueuedCommands(t *testing.T) {
 	w, wp := startChat(t, s)
 	if _, err := s.LeaveParty(ctx, chat.LeaveRequest{InteractionID: z, PartyID: zp.ID, CommandID: "bye", End: true,
 		Reason: chat.EndLeaveRequest, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := startChat(t, s) // an agent joined and left: the session goes on without it
+	vp, _, err := s.JoinParty(ctx, chat.JoinRequest{InteractionID: v, Type: chat.PartyAgent, Name: "agent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LeaveParty(ctx, chat.LeaveRequest{InteractionID: v, PartyID: vp.ID, CommandID: "out", At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -138,12 +147,13 @@ func TestBatchGroupsQueuedCommands(t *testing.T) {
 	wctx, cancel := context.WithCancel(ctx)
 	rw := queue(wctx, w, wp, "w1")
 	ry2 := queue(ctx, y, yp, "y2")
+	rv := queue(ctx, v, vp, "v1") // the party left: fails alone
 	cancel()
 	if r := <-rw; !errors.Is(r.err, context.Canceled) {
 		t.Fatalf("a command whose ctx ended while queued: %+v, want context.Canceled", r)
 	}
-	if n, _ := postgres.BatchState(c); n != 4 {
-		t.Fatalf("%d commands queued after the cancelled one left, want 4", n)
+	if n, _ := postgres.BatchState(c); n != 5 {
+		t.Fatalf("%d commands queued after the cancelled one left, want 5", n)
 	}
 	if err := blocker.Commit(ctx); err != nil {
 		t.Fatal(err)
@@ -169,6 +179,9 @@ func TestBatchGroupsQueuedCommands(t *testing.T) {
 	}
 	if r := get(rz); agentd.ErrorCode(r.err) != "session_ended" {
 		t.Fatalf("a message to an ended session: %v, want session_ended", r.err)
+	}
+	if r := get(rv); agentd.ErrorCode(r.err) != "forbidden" {
+		t.Fatalf("a message from a party that left: %v, want forbidden", r.err)
 	}
 	var wEvents int
 	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM transcript_events WHERE interaction_id = $1 AND kind = 'message'`, w).Scan(&wEvents); err != nil || wEvents != 0 {
