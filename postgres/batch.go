@@ -66,9 +66,6 @@ func (o BatchOptions) withDefaults() BatchOptions {
 	return o
 }
 
-// SetBatchOptions sets how c batches; call it before c is used.
-func (c *Committer) SetBatchOptions(o BatchOptions) { c.batch = newBatcher(c, o) }
-
 // batcher queues the commands of one Committer in its lanes.
 type batcher struct {
 	c     *Committer
@@ -76,10 +73,10 @@ type batcher struct {
 	lanes []*lane
 }
 
-func newBatcher(c *Committer, o BatchOptions) batcher {
-	b := batcher{c: c, opts: o.withDefaults()}
+func newBatcher(c *Committer, o BatchOptions) *batcher {
+	b := &batcher{c: c, opts: o.withDefaults()}
 	for range b.opts.Lanes {
-		b.lanes = append(b.lanes, &lane{b: &c.batch})
+		b.lanes = append(b.lanes, &lane{b: b})
 	}
 	return b
 }

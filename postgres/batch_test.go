@@ -81,8 +81,7 @@ func TestBatchGroupsQueuedCommands(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
 	db := openTestDB(t, url)
-	c := postgres.NewCommitter(db, "n1", nil)
-	c.SetBatchOptions(postgres.BatchOptions{Lanes: 1}) // every interaction queues behind x's batch
+	c := postgres.NewCommitterWithOptions(db, "n1", nil, postgres.BatchOptions{Lanes: 1}) // every interaction queues behind x's batch
 	s := postgres.NewChatStore(c)
 	x, xp := startChat(t, s)
 	y, yp := startChat(t, s)
@@ -499,8 +498,7 @@ func benchGroupCommit(b *testing.B, url, adminURL string, postmaster, senders in
 	if err != nil {
 		b.Fatal(err)
 	}
-	c := postgres.NewCommitter(db, "bench", nil)
-	c.SetBatchOptions(o)
+	c := postgres.NewCommitterWithOptions(db, "bench", nil, o)
 	s := postgres.NewChatStore(c)
 	type conv struct {
 		in    string
@@ -667,8 +665,7 @@ func TestBatchPanicFailsAlone(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := openTestDB(t, pgtest.NewDatabase(t))
-	c := postgres.NewCommitter(db, "n1", nil)
-	c.SetBatchOptions(postgres.BatchOptions{Lanes: 1})
+	c := postgres.NewCommitterWithOptions(db, "n1", nil, postgres.BatchOptions{Lanes: 1})
 	s := postgres.NewChatStore(c)
 	x, xp := startChat(t, s)
 	// A first command holds the lane until the next two are queued behind it: they form one batch.

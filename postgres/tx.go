@@ -133,19 +133,26 @@ type Committer struct {
 	nodeID string
 	local  Broadcaster
 	jobs   *river.Client[pgx.Tx] // insert-only: the webhook dispatch jobs of each commit
-	batch  batcher               // group commit of the message path (batch.go)
+	batch  *batcher              // group commit of the message path (batch.go)
 }
 
-// NewCommitter returns the committer of node nodeID. local gets this node's notifications after
-// each commit; it must not block. It may be nil (a CLI that announces to nobody locally).
+// NewCommitter returns the committer of node nodeID, with group commit as BatchOptions{}
+// (the defaults). local gets this node's notifications after each commit; it must not block. It
+// may be nil (a CLI that announces to nobody locally).
 func NewCommitter(db *DB, nodeID string, local Broadcaster) *Committer {
+	return NewCommitterWithOptions(db, nodeID, local, BatchOptions{})
+}
+
+// NewCommitterWithOptions is NewCommitter with the group commit of the message path tuned by
+// batch (batch.go).
+func NewCommitterWithOptions(db *DB, nodeID string, local Broadcaster, batch BatchOptions) *Committer {
 	// An insert-only River client (no queues, no workers) cannot fail to build on a valid pool.
 	jobs, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{})
 	if err != nil {
 		panic(fmt.Sprintf("postgres: River insert client: %v", err))
 	}
 	c := &Committer{db: db, nodeID: nodeID, local: local, jobs: jobs}
-	c.batch = newBatcher(c, BatchOptions{})
+	c.batch = newBatcher(c, batch)
 	return c
 }
 
