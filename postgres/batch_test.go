@@ -25,6 +25,7 @@ import (
 	"agentd/postgres"
 	"agentd/postgres/localpg"
 	"agentd/postgres/pgtest"
+	"agentd/userdata"
 )
 
 func openTestDB(t *testing.T, url string) *postgres.DB {
@@ -262,7 +263,8 @@ func (r *recorder) events() map[string]bool {
 
 // TestBatchTwoNodesNothingLost: many concurrent senders over a few interactions on two nodes
 // (two Committers, two pools) at once, with UserData changes and notices mixed in: every acked
-// message exists exactly once at its acked index, indexes are contiguous, each sender's messages
+// message exists exactly once at its acked index, indexes and side-channel seqs are contiguous,
+// each sender's messages
 // are in its order, and the other node's Listener decodes every message's notification from the
 // batches' NOTIFYs.
 func TestBatchTwoNodesNothingLost(t *testing.T) {
@@ -321,6 +323,14 @@ func TestBatchTwoNodesNothingLost(t *testing.T) {
 					return
 				}
 				sd.acked = append(sd.acked, ev)
+				if k%10 == 7 && sd.node1 { // a customer's UserData change
+					if _, err := sd.store.ChangeUserData(ctx, chat.UserDataRequest{InteractionID: sd.in, PartyID: sd.party.ID,
+						CommandID: "u-" + id, Actor: userdata.OwnerClient, ActorName: "c",
+						Changes: []userdata.Change{{Key: sd.name, Value: id}}, Limits: userdata.DefaultLimits}); err != nil {
+						sd.failed = fmt.Errorf("userdata %s: %w", id, err)
+						return
+					}
+				}
 				if k%10 == 3 { // the other commands of the batch path, interleaved
 					raw, _ := json.Marshal(map[string]string{"k": id})
 					if _, err := sd.store.AddNotice(ctx, chat.NoticeRequest{InteractionID: sd.in, PartyID: sd.party.ID,
@@ -381,6 +391,22 @@ func TestBatchTwoNodesNothingLost(t *testing.T) {
 					t.Fatalf("%s: acked %q at %d, stored %d times, %q at that index", in, ev.Text, ev.Index, texts[ev.Text], got[ev.Index].text)
 				}
 			}
+		}
+		// The side channel's seqs (notices and UserData changes) are contiguous too.
+		var seqs []int64
+		if err := db1.Pool.QueryRow(ctx, `SELECT array_agg(seq ORDER BY seq) FROM (
+				SELECT seq FROM notices WHERE interaction_id = $1 UNION ALL SELECT seq FROM userdata_history WHERE interaction_id = $1) s`,
+			in).Scan(&seqs); err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i < len(seqs); i++ {
+			if seqs[i] != seqs[i-1]+1 {
+				t.Fatalf("%s: side seqs %v are not contiguous", in, seqs)
+			}
+		}
+		// per chat: 2 customers × (3 notices + 2 changes) + 2 agents × 3 notices
+		if want := 2*5 + 2*3; len(seqs) != want {
+			t.Fatalf("%s: %d side items, want %d", in, len(seqs), want)
 		}
 		messages := 0
 		for _, n := range texts {
