@@ -732,3 +732,61 @@ func TestBatchPanicFailsAlone(t *testing.T) {
 		t.Fatalf("the panicking command's change was kept: %q (%v)", subject, err)
 	}
 }
+
+// TestBatchCommitFailureRetriedAlone: when a batch's commit fails (here a deferred constraint
+// trigger that refuses one command's row at commit), each command is run again in its own
+// transaction: the one at fault gets the error, the message batched with it commits once.
+func TestBatchCommitFailureRetriedAlone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := openTestDB(t, pgtest.NewDatabase(t))
+	if _, err := db.Pool.Exec(ctx, `CREATE TABLE batch_probe (v text);
+		CREATE FUNCTION batch_probe_check() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN IF NEW.v = 'bad' THEN RAISE EXCEPTION 'refused at commit'; END IF; RETURN NULL; END $$;
+		CREATE CONSTRAINT TRIGGER batch_probe_check AFTER INSERT ON batch_probe
+			DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION batch_probe_check()`); err != nil {
+		t.Fatal(err)
+	}
+	c := postgres.NewCommitterWithOptions(db, "n1", nil, postgres.BatchOptions{Lanes: 1})
+	s := postgres.NewChatStore(c)
+	x, xp := startChat(t, s)
+	release := make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		first <- c.InBatch(ctx, "first", func(ctx context.Context, tx *postgres.Tx) error { <-release; return nil })
+	}()
+	waitFor(t, "the first batch in flight", func() bool { n, r := postgres.BatchState(c); return n == 0 && r })
+	bad := make(chan error, 1)
+	go func() {
+		bad <- c.InBatch(ctx, "bad", func(ctx context.Context, tx *postgres.Tx) error {
+			_, err := tx.Exec(ctx, `INSERT INTO batch_probe (v) VALUES ('bad')`)
+			return err
+		})
+	}()
+	waitFor(t, "the bad command queued", func() bool { n, _ := postgres.BatchState(c); return n == 1 })
+	sent := make(chan result, 1)
+	go func() {
+		ev, err := s.AppendMessage(ctx, chat.MessageRequest{InteractionID: x, PartyID: xp.ID, CommandID: "m1", Text: "hello", ContentType: "text/plain"})
+		sent <- result{ev, err}
+	}()
+	waitFor(t, "the message queued", func() bool { n, _ := postgres.BatchState(c); return n == 2 })
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-bad; err == nil || !strings.Contains(err.Error(), "refused at commit") {
+		t.Fatalf("the command refused at commit returned %v", err)
+	}
+	r := <-sent
+	if r.err != nil || r.ev.Text != "hello" {
+		t.Fatalf("the message batched with it: %+v", r)
+	}
+	var n, idx int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*), max(idx) FROM transcript_events WHERE interaction_id = $1 AND kind = 'message'`, x).Scan(&n, &idx); err != nil || n != 1 || idx != r.ev.Index {
+		t.Fatalf("%d messages stored, the last at %d, acked at %d (%v)", n, idx, r.ev.Index, err)
+	}
+	var rows int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM batch_probe`).Scan(&rows); err != nil || rows != 0 {
+		t.Fatalf("%d probe rows kept (%v)", rows, err)
+	}
+}
