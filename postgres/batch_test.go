@@ -498,7 +498,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 	b.Cleanup(func() { _ = localpg.Stop(context.Background(), opts) }) // before the removal (LIFO)
 	postmaster := readPID(b, filepath.Join(opts.DataDir, "postmaster.pid"))
 	n := 0
-	for _, senders := range []int{16, 100} {
+	for _, senders := range []int{16, 100, 1000} {
 		for _, mode := range []string{"off", "on-lanes=1", "on-lanes=2", "on-lanes=4"} {
 			b.Run(fmt.Sprintf("senders=%d/group=%s", senders, mode), func(b *testing.B) {
 				n++
