@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -111,16 +110,18 @@ func (l *Listener) listen(ctx context.Context) (up time.Time, err error) {
 		if err != nil {
 			return up, err
 		}
-		var w wireNote
-		if err := json.Unmarshal([]byte(n.Payload), &w); err != nil {
+		ws, err := decodePayload(n.Payload)
+		if err != nil {
 			l.logger.Warn("ignoring malformed notification", "err", err)
 			continue
 		}
-		if w.Node == l.nodeID {
-			continue // already delivered locally when it committed
-		}
-		if note, ok := w.notification(); ok {
-			l.local.Broadcast(note)
+		for _, w := range ws {
+			if w.Node == l.nodeID {
+				continue // already delivered locally when it committed
+			}
+			if note, ok := w.notification(); ok {
+				l.local.Broadcast(note)
+			}
 		}
 	}
 }

@@ -35,7 +35,7 @@ func scanNotice(row pgx.CollectableRow) (chat.Notice, error) {
 // AddNotice stores a custom notice. The customer cannot send notices after the session ended.
 func (s *ChatStore) AddNotice(ctx context.Context, req chat.NoticeRequest) (chat.Notice, error) {
 	var n chat.Notice
-	err := s.c.InTx(ctx, func(tx *Tx) error {
+	err := s.c.InBatch(ctx, req.InteractionID, func(ctx context.Context, tx *Tx) error {
 		var err error
 		n, err = s.AddNoticeTx(ctx, tx, req)
 		return err

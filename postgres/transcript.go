@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -142,10 +143,11 @@ type messageResult struct {
 	Index int `json:"index"`
 }
 
-// AppendMessage appends a message from a party that is still in the interaction.
+// AppendMessage appends a message from a party that is still in the interaction, as one command
+// of a group commit (batch.go).
 func (s *ChatStore) AppendMessage(ctx context.Context, req chat.MessageRequest) (chat.Event, error) {
 	var ev chat.Event
-	err := s.c.InTx(ctx, func(tx *Tx) error {
+	err := s.c.InBatch(ctx, req.InteractionID, func(ctx context.Context, tx *Tx) error {
 		var err error
 		ev, err = s.AppendMessageTx(ctx, tx, req)
 		return err
@@ -153,37 +155,103 @@ func (s *ChatStore) AppendMessage(ctx context.Context, req chat.MessageRequest) 
 	return ev, err
 }
 
-// AppendMessageTx is AppendMessage in the caller's transaction.
+// AppendMessageTx is AppendMessage in the caller's transaction. It takes two statements: one
+// locks the interaction and reads the command's first result and the party (lockForMessage), one
+// appends the event and remembers the command (insertMessage); the group commit of the message
+// path runs it for every message of a batch.
 func (s *ChatStore) AppendMessageTx(ctx context.Context, tx *Tx, req chat.MessageRequest) (chat.Event, error) {
-	in, err := lockInteraction(ctx, tx, req.InteractionID)
+	if !validUUID(req.InteractionID) {
+		return chat.Event{}, errSessionNotFound()
+	}
+	partyID := req.PartyID
+	if !validUUID(partyID) {
+		partyID = noParty // no party, no command: forbidden once the session is known to be open
+	}
+	state, prev, party, err := lockForMessage(ctx, tx, req.InteractionID, partyID, req.CommandID)
 	if err != nil {
 		return chat.Event{}, err
 	}
-	var prev messageResult
-	if found, err := commandDone(ctx, tx, req.PartyID, req.CommandID, &prev); err != nil || found {
-		if err != nil {
-			return chat.Event{}, err
-		}
+	if prev != nil {
 		return eventAt(ctx, tx, req.InteractionID, prev.Index)
 	}
-	if in.State.Over() {
+	if state.Over() {
 		return chat.Event{}, errEnded()
 	}
-	party, err := lockedParty(ctx, tx, req.InteractionID, req.PartyID)
-	if err != nil {
-		return chat.Event{}, err
+	if party == nil {
+		return chat.Event{}, agentd.Errorf(agentd.EFORBIDDEN, "forbidden", "Not a party of this interaction.")
 	}
 	if party.LeftAt != nil {
 		return chat.Event{}, agentd.Errorf(agentd.EFORBIDDEN, "forbidden", "This party has left the interaction.")
 	}
-	ev, err := appendEvent(ctx, tx, req.InteractionID, chat.EventMessage, &party, req.Text, req.ContentType, "")
+	ev, err := insertMessage(ctx, tx, req, party)
 	if err != nil {
 		return chat.Event{}, err
 	}
-	if err := saveCommand(ctx, tx, req.PartyID, req.CommandID, messageResult{Index: ev.Index}); err != nil {
+	if err := tx.emit(notify.MessageCreated, req.InteractionID, messageData{Index: ev.Index, Party: partyOf(party),
+		Text: req.Text, ContentType: req.ContentType, At: ev.At}); err != nil {
 		return chat.Event{}, err
 	}
 	return ev, tx.notifyEvents(ctx, req.InteractionID, ev)
+}
+
+// noParty is a party id no party has.
+const noParty = "00000000-0000-0000-0000-000000000000"
+
+// lockForMessage takes the interaction's row lock and returns, in the same statement, its
+// state, the first result of the party's command (nil when new, or without a command id) and the
+// party (nil when it is not one of this interaction's).
+func lockForMessage(ctx context.Context, tx *Tx, interactionID, partyID, commandID string) (chat.State, *messageResult, *chat.Party, error) {
+	var state string
+	var response []byte
+	var pid, ptype, pname, pref *string
+	var pjoined, pleft *time.Time
+	err := tx.QueryRow(ctx, `SELECT i.state,
+			(SELECT c.response FROM party_commands c WHERE $3 <> '' AND c.party_id = $2::uuid AND c.client_id = $3),
+			p.id, p.type, p.name, p.user_ref, p.joined_at, p.left_at
+		FROM interactions i LEFT JOIN parties p ON p.id = $2::uuid AND p.interaction_id = i.id
+		WHERE i.id = $1 FOR UPDATE OF i`, interactionID, partyID, commandID).
+		Scan(&state, &response, &pid, &ptype, &pname, &pref, &pjoined, &pleft)
+	if err != nil {
+		return "", nil, nil, translate(err, errSessionNotFound())
+	}
+	var prev *messageResult
+	if response != nil {
+		prev = &messageResult{}
+		if err := json.Unmarshal(response, prev); err != nil {
+			return "", nil, nil, err
+		}
+	}
+	var party *chat.Party
+	if pid != nil {
+		party = &chat.Party{ID: *pid, InteractionID: interactionID, Type: chat.PartyType(*ptype), Name: *pname,
+			UserRef: *pref, JoinedAt: *pjoined, LeftAt: pleft}
+	}
+	return chat.State(state), prev, party, nil
+}
+
+// insertMessage appends a message event at the interaction's next index and remembers the
+// command's result, in one statement. The caller holds the interaction's row lock.
+func insertMessage(ctx context.Context, tx *Tx, req chat.MessageRequest, party *chat.Party) (chat.Event, error) {
+	// pending_since: a customer message starts the wait unless one is already running; anyone
+	// else's message answers it (as appendEvent).
+	pending := "NULL"
+	if party.Type == chat.PartyClient {
+		pending = "coalesce(pending_since, clock_timestamp())"
+	}
+	ev := chat.Event{InteractionID: req.InteractionID, Kind: chat.EventMessage, Party: party, Text: req.Text, ContentType: req.ContentType}
+	err := tx.QueryRow(ctx, `WITH n AS (
+			UPDATE interactions SET next_index = next_index + 1, pending_since = `+pending+`
+			WHERE id = $1 RETURNING next_index - 1 AS idx),
+		e AS (
+			INSERT INTO transcript_events (interaction_id, idx, kind, party_id, text, content_type, reason, created_at)
+			SELECT $1, n.idx, 'message', $2, $4, $5, '', clock_timestamp() FROM n
+			RETURNING idx, created_at),
+		c AS (
+			INSERT INTO party_commands (party_id, client_id, response)
+			SELECT $2, $3, jsonb_build_object('index', e.idx) FROM e WHERE $3 <> '')
+		SELECT idx, created_at FROM e`,
+		req.InteractionID, req.PartyID, req.CommandID, req.Text, req.ContentType).Scan(&ev.Index, &ev.At)
+	return ev, err
 }
 
 // JoinParty adds a party; a queued or offered interaction becomes active.

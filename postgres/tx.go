@@ -21,6 +21,7 @@ type Tx struct {
 	pgx.Tx
 	nodeID string
 	notes  []chat.Notification
+	wire   [][]byte         // the NOTIFY form of each of notes, sent together before the commit
 	once   map[onceKey]bool // queue and agent notifications already queued
 	events []pendingEvent   // integration events, written just before the commit (events.go)
 }
@@ -30,10 +31,12 @@ type onceKey struct {
 	id   int64
 }
 
-// Notify announces n with the commit. It is NOTIFY-ed to the other nodes inside the transaction
-// (Postgres delivers it at commit, and never when the transaction rolls back) and handed to this
-// node's broadcaster after the commit, with the events it carries (other nodes read them back).
-// A queue or agent notification is sent once per transaction however often it is asked for.
+// Notify announces n with the commit. It is NOTIFY-ed to the other nodes inside the transaction,
+// with every other notification of the transaction in as few NOTIFYs as fit Postgres's payload
+// limit (flushNotes, just before the commit; Postgres delivers them at commit, and never when the
+// transaction rolls back) and handed to this node's broadcaster after the commit, with the events
+// it carries (other nodes read them back). A queue or agent notification is sent once per
+// transaction however often it is asked for.
 func (tx *Tx) Notify(ctx context.Context, n chat.Notification) error {
 	if n.Kind == chat.NotifyQueue || n.Kind == chat.NotifyAgent {
 		key := onceKey{n.Kind, n.ServiceID + n.UserID} // one of the two is set
@@ -49,11 +52,45 @@ func (tx *Tx) Notify(ctx context.Context, n chat.Notification) error {
 	if err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, string(b)); err != nil {
+	tx.notes = append(tx.notes, n)
+	tx.wire = append(tx.wire, b)
+	return nil
+}
+
+// flushNotes sends the queued notifications: one NOTIFY per payload of wirePayloads, all in one
+// statement.
+func (tx *Tx) flushNotes(ctx context.Context) error {
+	if len(tx.wire) == 0 {
+		return nil
+	}
+	payloads := wirePayloads(tx.wire, maxPayload)
+	tx.wire = nil
+	if len(payloads) == 1 {
+		_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, payloads[0])
 		return err
 	}
-	tx.notes = append(tx.notes, n)
-	return nil
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS u(p, ord) ORDER BY ord`,
+		NotifyChannel, payloads)
+	return err
+}
+
+// mark and rewind undo what a command that failed inside a batch queued (its savepoint was
+// rolled back): its notifications and integration events.
+type txMark struct{ notes, wire, events int }
+
+func (tx *Tx) mark() txMark { return txMark{len(tx.notes), len(tx.wire), len(tx.events)} }
+
+func (tx *Tx) rewind(m txMark) {
+	tx.notes, tx.wire, tx.events = tx.notes[:m.notes], tx.wire[:m.wire], tx.events[:m.events]
+	tx.once = nil
+	for _, n := range tx.notes {
+		if n.Kind == chat.NotifyQueue || n.Kind == chat.NotifyAgent {
+			if tx.once == nil {
+				tx.once = map[onceKey]bool{}
+			}
+			tx.once[onceKey{n.Kind, n.ServiceID + n.UserID}] = true
+		}
+	}
 }
 
 // notifyEvents announces committed transcript events of one interaction.
@@ -96,17 +133,27 @@ type Committer struct {
 	nodeID string
 	local  Broadcaster
 	jobs   *river.Client[pgx.Tx] // insert-only: the webhook dispatch jobs of each commit
+	batch  *batcher              // group commit of the message path (batch.go)
 }
 
-// NewCommitter returns the committer of node nodeID. local gets this node's notifications after
-// each commit; it must not block. It may be nil (a CLI that announces to nobody locally).
+// NewCommitter returns the committer of node nodeID, with group commit as BatchOptions{}
+// (the defaults). local gets this node's notifications after each commit; it must not block. It
+// may be nil (a CLI that announces to nobody locally).
 func NewCommitter(db *DB, nodeID string, local Broadcaster) *Committer {
+	return NewCommitterWithOptions(db, nodeID, local, BatchOptions{})
+}
+
+// NewCommitterWithOptions is NewCommitter with the group commit of the message path tuned by
+// batch (batch.go).
+func NewCommitterWithOptions(db *DB, nodeID string, local Broadcaster, batch BatchOptions) *Committer {
 	// An insert-only River client (no queues, no workers) cannot fail to build on a valid pool.
 	jobs, err := river.NewClient(riverpgxv5.New(db.Pool), &river.Config{})
 	if err != nil {
 		panic(fmt.Sprintf("postgres: River insert client: %v", err))
 	}
-	return &Committer{db: db, nodeID: nodeID, local: local, jobs: jobs}
+	c := &Committer{db: db, nodeID: nodeID, local: local, jobs: jobs}
+	c.batch = newBatcher(c, batch)
+	return c
 }
 
 // InTx runs fn in one transaction and commits when it returns nil; then, and only then, the
@@ -116,6 +163,9 @@ func (c *Committer) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	err := c.db.inTx(ctx, func(ptx pgx.Tx) error {
 		tx = &Tx{Tx: ptx, nodeID: c.nodeID}
 		if err := fn(tx); err != nil {
+			return err
+		}
+		if err := tx.flushNotes(ctx); err != nil {
 			return err
 		}
 		return tx.flushEvents(ctx, c.jobs)

@@ -109,7 +109,7 @@ type changeResult struct {
 // wrap-up's Disposition). An agent's edits are refused then by AgentStore.ChangeUserData.
 func (s *ChatStore) ChangeUserData(ctx context.Context, req chat.UserDataRequest) (chat.ChangeResult, error) {
 	var res chat.ChangeResult
-	err := s.c.InTx(ctx, func(tx *Tx) error {
+	err := s.c.InBatch(ctx, req.InteractionID, func(ctx context.Context, tx *Tx) error {
 		var err error
 		res, err = s.ChangeUserDataTx(ctx, tx, req)
 		return err

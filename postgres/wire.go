@@ -1,6 +1,8 @@
 package postgres
 
 import (
+	"bytes"
+	"encoding/json"
 	"time"
 
 	"agentd/chat"
@@ -9,9 +11,11 @@ import (
 // NotifyChannel is the LISTEN/NOTIFY channel every node uses.
 const NotifyChannel = "agentd_events"
 
-// wireNote is the NOTIFY payload: ids and positions, never bodies (typing excepted, which is
-// small, ephemeral and has nothing to read back). Postgres limits a payload to 8000 bytes; the
-// largest note is a typing preview of 1024 characters.
+// wireNote is one notification of a NOTIFY payload: ids and positions, never bodies (typing
+// excepted, which is small, ephemeral and has nothing to read back). A payload is one note (a
+// JSON object, what every node sent before group commit, and still what a transaction with one
+// notification sends) or several (a JSON array of them, wirePayloads). Postgres limits a payload
+// to 8000 bytes; the largest note is a typing preview of 1024 characters.
 type wireNote struct {
 	Kind        string      `json:"k"` // e events, s side channel, t typing, q queue, a agent
 	Node        string      `json:"o"`
@@ -75,4 +79,59 @@ func (w wireNote) notification() (chat.Notification, bool) {
 		}}, true
 	}
 	return chat.Notification{}, false
+}
+
+// maxPayload is the largest NOTIFY payload sent: Postgres refuses one of 8000 bytes or more.
+const maxPayload = 7999
+
+// wirePayloads packs encoded notes, in order, into as few payloads of at most limit bytes as
+// they fit: a single note as itself (readable by nodes that predate arrays), several as a JSON
+// array. A note longer than limit on its own (none is) would go alone and fail loudly at NOTIFY.
+func wirePayloads(notes [][]byte, limit int) []string {
+	var out []string
+	var buf bytes.Buffer
+	n := 0 // notes in buf
+	flush := func() {
+		switch n {
+		case 0:
+			return
+		case 1:
+			out = append(out, string(buf.Bytes()[1:])) // without the '['
+		default:
+			buf.WriteByte(']')
+			out = append(out, buf.String())
+		}
+		buf.Reset()
+		n = 0
+	}
+	for _, b := range notes {
+		// '[' + notes joined by ',' + ']'
+		if n > 0 && buf.Len()+1+len(b)+1 > limit {
+			flush()
+		}
+		if n == 0 {
+			buf.WriteByte('[')
+		} else {
+			buf.WriteByte(',')
+		}
+		buf.Write(b)
+		n++
+	}
+	flush()
+	return out
+}
+
+// decodePayload reads a NOTIFY payload: one note, or an array of them.
+func decodePayload(payload string) ([]wireNote, error) {
+	p := bytes.TrimLeft([]byte(payload), " \t\r\n")
+	if len(p) > 0 && p[0] == '[' {
+		var ws []wireNote
+		err := json.Unmarshal(p, &ws)
+		return ws, err
+	}
+	var w wireNote
+	if err := json.Unmarshal(p, &w); err != nil {
+		return nil, err
+	}
+	return []wireNote{w}, nil
 }
