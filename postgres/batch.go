@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"agentd/chat"
 )
 
@@ -24,8 +26,10 @@ import (
 //   - interactions are locked in id order, so two nodes' batches never deadlock each other;
 //   - a command that fails fails alone: the batch is run again with a savepoint around each
 //     command, and a failing command's savepoint, notifications and events are rolled back;
-//   - when the batch's commit itself fails, each command is run again in its own transaction, so
-//     nobody gets an error for another's fault (the commands are idempotent by their ids);
+//   - when the server refuses the batch's commit, nothing was written, and each command is run
+//     again in its own transaction, so nobody gets an error for another's fault; when the
+//     connection fails during the commit the outcome is unknown, and every caller gets the error
+//     (unavailable), as with InTx: running again could apply twice a command without an id;
 //   - a caller whose ctx ends while its command is still queued gets its ctx's error and the
 //     command never runs; once taken into a batch, the caller waits for the batch's outcome.
 
@@ -177,6 +181,15 @@ func (b *lane) loop() {
 // errCommandFailed stops a batch run without savepoints at its first failing command.
 var errCommandFailed = errors.New("a command of the batch failed")
 
+// commitUnknown marks a commit whose outcome is not known: the connection failed during COMMIT,
+// so the batch may have committed. Running its commands again could apply twice those that carry
+// no command id (an integration's UserData change or notice), so each caller gets the error
+// instead, as InTx's caller would, and retries with its own id if it has one.
+type commitUnknown struct{ err error }
+
+func (e commitUnknown) Error() string { return "postgres: batch commit: " + e.err.Error() }
+func (e commitUnknown) Unwrap() error { return e.err }
+
 // flush writes one batch and answers its callers.
 func (c *Committer) flush(batch []*batchCmd) {
 	slices.SortStableFunc(batch, func(a, b *batchCmd) int { return cmp.Compare(a.key, b.key) })
@@ -192,10 +205,14 @@ func (c *Committer) flush(batch []*batchCmd) {
 			err = c.runBatch(ctx, batch, true)
 		}
 	}
-	if err != nil {
-		// The batch could not commit (the connection broke, the commit failed, a deadlock with
-		// another kind of transaction): each command on its own, so each gets its own outcome.
-		// InTx delivers their notifications itself.
+	if _, unknown := errors.AsType[commitUnknown](err); unknown {
+		for _, cmd := range batch {
+			cmd.err = translate(err)
+		}
+	} else if err != nil {
+		// The batch did not commit (a statement or the commit failed: a deadlock with another
+		// kind of transaction, a deferred check): each command on its own, so each gets its own
+		// outcome. InTx delivers their notifications itself.
 		for _, cmd := range batch {
 			cmd.err = c.InTx(ctx, func(tx *Tx) error { return call(ctx, tx, cmd) })
 		}
@@ -265,7 +282,13 @@ func (c *Committer) runBatch(ctx context.Context, batch []*batchCmd, savepoints 
 	if err := tx.flushEvents(ctx, c.jobs); err != nil {
 		return err
 	}
-	return ptx.Commit(ctx)
+	if err := ptx.Commit(ctx); err != nil {
+		if _, refused := errors.AsType[*pgconn.PgError](err); refused {
+			return err // the server refused the commit: nothing was written
+		}
+		return commitUnknown{err}
+	}
+	return nil
 }
 
 // call runs a command. A command that panics fails alone, as an internal error, instead of
