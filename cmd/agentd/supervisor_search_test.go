@@ -506,15 +506,26 @@ func exportGoroutines() int {
 
 // TestSupervisorSearchExportCancel: a client that goes away midway through a huge export stops
 // it: within a bounded wait no backend runs its query and no goroutine is still exporting.
+// manyEndedChats inserts n ended interactions ("Customer 1" … newest first) in commits of 20,000:
+// a write transaction open for long holds back every event stream of the cluster (the event
+// horizon, docs/events.md), other tests' included.
+func manyEndedChats(t *testing.T, m *Main, n int) {
+	t.Helper()
+	for from := 1; from <= n; from += 20000 {
+		if _, err := m.DB.Pool.Exec(context.Background(), `INSERT INTO interactions (service_id, state, secure_key_hash, start_token_hash, customer_name, created_at)
+			SELECT 1, 'ended', '\x00', sha256(g::text::bytea), 'Customer ' || g, now() - g * interval '1 second'
+			FROM generate_series($1::int, least($1::int + 19999, $2::int)) g`, from, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestSupervisorSearchExportCancel(t *testing.T) {
 	t.Parallel()
 	m := startNode(t, newDB(t))
 	ctx := context.Background()
 	// 150,000 interactions: far more than the network buffers hold.
-	if _, err := m.DB.Pool.Exec(ctx, `INSERT INTO interactions (service_id, state, secure_key_hash, start_token_hash, customer_name, created_at)
-		SELECT 1, 'ended', '\x00', sha256(g::text::bytea), 'Customer ' || g, now() - g * interval '1 second' FROM generate_series(1, 150000) g`); err != nil {
-		t.Fatal(err)
-	}
+	manyEndedChats(t, m, 150000)
 	c := supervisorClient(t, m)
 	c.Timeout = 0
 	reqCtx, cancel := context.WithCancel(ctx)
@@ -659,10 +670,7 @@ func TestBrowserSupervisorSearch(t *testing.T) {
 func TestBrowserSupervisorSearchExportCancel(t *testing.T) {
 	t.Parallel()
 	m := startNode(t, newDB(t))
-	if _, err := m.DB.Pool.Exec(context.Background(), `INSERT INTO interactions (service_id, state, secure_key_hash, start_token_hash, customer_name, created_at)
-		SELECT 1, 'ended', '\x00', sha256(g::text::bytea), 'Customer ' || g, now() - g * interval '1 second' FROM generate_series(1, 200000) g`); err != nil {
-		t.Fatal(err)
-	}
+	manyEndedChats(t, m, 200000)
 	newAdminUser(t, m, "sam", "sam-password", agent.RoleSupervisor)
 	tab := newTab(t, newBrowser(t))
 	signIn(t, tab, m.URL(), "sam", "sam-password")
