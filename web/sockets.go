@@ -59,6 +59,10 @@ type Subscriber interface {
 // connection otherwise).
 var writeBuffers = &sync.Pool{}
 
+// readBuffer is every websocket's read buffer: customer frames are commands of a few hundred
+// bytes.
+const readBuffer = 1024
+
 // Serve upgrades the request and runs the connection until it closes. open builds the surface's
 // handler and subscriber for the new connection; it may refuse it by returning a close reason
 // (after writing an explanation with Conn.WriteDirect). Serve returns after both pumps stopped and
@@ -129,8 +133,10 @@ func (s *Sockets) upgrade(c echo.Context, opts ConnOptions, open func(*Conn) (Ha
 
 	up := websocket.Upgrader{
 		Subprotocols: opts.Subprotocols,
-		// ReadBufferSize 0 reuses the HTTP server's 4 KiB reader, which the hijacked connection
-		// holds anyway; writes take a buffer from the shared pool only while writing.
+		// A small read buffer of its own: the HTTP server's 4 KiB reader is freed with the
+		// handler (Detach); a larger frame is read straight into its own slice. Writes take a
+		// buffer from the shared pool only while writing.
+		ReadBufferSize:  readBuffer,
 		WriteBufferPool: writeBuffers,
 		// Origins are checked by each surface after the upgrade, so a refused page gets a
 		// readable reason (an error frame and a close code) instead of a failed handshake.
