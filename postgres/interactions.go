@@ -126,10 +126,17 @@ func (s *ChatStore) StartInteraction(ctx context.Context, req chat.StartRequest)
 			return fmt.Errorf("service %d strategy: %w", serviceID, err)
 		}
 		var id string
+		var wantID *string
+		if req.ID != "" {
+			if !validUUID(req.ID) {
+				return agentd.Errorf(agentd.EINVALID, "invalid_argument", "The interaction id must be a UUID.")
+			}
+			wantID = &req.ID
+		}
 		err = tx.QueryRow(ctx, `INSERT INTO interactions
-			(service_id, secure_key_hash, start_token_hash, customer_name, subject, origin, created_at, queued_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`,
-			serviceID, req.SecureKeyHash, req.StartTokenHash, req.CustomerName, req.Subject, req.Origin, req.At).Scan(&id)
+			(id, service_id, secure_key_hash, start_token_hash, customer_name, subject, origin, created_at, queued_at)
+			VALUES (coalesce($8::uuid, gen_random_uuid()), $1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`,
+			serviceID, req.SecureKeyHash, req.StartTokenHash, req.CustomerName, req.Subject, req.Origin, req.At, wantID).Scan(&id)
 		if err != nil {
 			return err
 		}

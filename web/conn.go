@@ -244,6 +244,11 @@ func (c *Conn) Signal() {
 	}
 }
 
+// Hold stops the connection's flushes until Release; marks, events handed over and typing are
+// kept meanwhile (a customer start holds its socket while it commits, so the events it
+// announces cannot overtake its result).
+func (c *Conn) Hold() { c.held.Store(true) }
+
 // Release lets a held connection flush, starting with everything marked so far.
 func (c *Conn) Release() {
 	c.held.Store(false)
