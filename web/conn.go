@@ -420,6 +420,10 @@ func (c *Conn) Write(v any) error {
 
 func (c *Conn) writeRaw(b []byte) error { return c.write(websocket.TextMessage, b) }
 
+// WriteFrame writes an encoded frame now (one encoded once for several sockets). Only the write
+// pump may call it.
+func (c *Conn) WriteFrame(b []byte) error { return c.writeRaw(b) }
+
 // write writes one message within WriteWait. A write that times out means the client took
 // nothing for that long: it is dropped as too slow (the stream is broken by then, so the client
 // gets no close frame, only the end of its socket).

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"testing"
@@ -125,5 +126,51 @@ func TestStartHandsItsEventsOver(t *testing.T) {
 		if f.num("event", "index") != i {
 			t.Fatalf("retried start's socket: event %v, want index %d", f, i)
 		}
+	}
+}
+
+// TestTwoTabsGetTheSameFrame: an event that goes to two sockets of one customer (two tabs) is
+// written to both byte for byte alike (encoded once and shared, web/customer/frames.go).
+func TestTwoTabsGetTheSameFrame(t *testing.T) {
+	t.Parallel()
+	m := startNode(t, newDB(t))
+	open := func() (orderedSocket, *websocket.Conn) {
+		ws, _, err := dialRaw(m, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ws.Close() })
+		return orderedSocket{t, ws}, ws
+	}
+	tab1, ws1 := open()
+	tab1.send(newID(), "start", map[string]any{"username": "Ann"})
+	res := tab1.next()
+	if res["type"] != "result" || res["ok"] != true {
+		t.Fatalf("start: %v", res)
+	}
+	iid := res.str("data", "session_id")
+	tab2, ws2 := open()
+	tab2.send(newID(), "restore", map[string]any{"session_id": iid, "secure_key": res.str("data", "secure_key"), "from_index": 1})
+	if f := tab2.next(); f["type"] != "result" || f["ok"] != true {
+		t.Fatalf("restore: %v", f)
+	}
+	agent := agentJoin(t, m, iid)
+	if _, err := m.Chat.Send(context.Background(), agent, "", "to both tabs", ""); err != nil {
+		t.Fatal(err)
+	}
+	message := func(ws *websocket.Conn) []byte {
+		for {
+			_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, b, err := ws.ReadMessage()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(b, []byte("to both tabs")) {
+				return b
+			}
+		}
+	}
+	if b1, b2 := message(ws1), message(ws2); !bytes.Equal(b1, b2) || !bytes.HasPrefix(b1, []byte(`{"type":"event"`)) {
+		t.Fatalf("tab 1 got %s, tab 2 %s", b1, b2)
 	}
 }

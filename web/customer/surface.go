@@ -124,6 +124,7 @@ type Surface struct {
 	chat         Chat
 	sockets      *web.Sockets
 	hub          *web.Hub
+	frames       eventFrames // event frames shared by the sockets of an interaction
 	positions    *QueuePositions
 	metrics      *web.Metrics
 	logger       *slog.Logger
