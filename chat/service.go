@@ -111,12 +111,12 @@ type StartParams struct {
 	// ID is the id the new interaction gets (NewInteractionID), so a caller can subscribe to it
 	// before the start commits; empty: one is chosen. A retried start returns the session it
 	// created the first time, whose id differs.
-	ID        string
-	Service   string
-	Username  string
-	Subject   string
-	Origin    string
-	UserData  map[string]json.RawMessage
+	ID       string
+	Service  string
+	Username string
+	Subject  string
+	Origin   string
+	UserData map[string]json.RawMessage
 }
 
 // Session is a started (or restored) customer session.

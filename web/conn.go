@@ -205,7 +205,7 @@ type Conn struct {
 	onDrop func() // counts slow connections dropped
 
 	send    chan *outFrame // pointers: the queue's 64 slots cost 512 bytes, not 2 KiB, on every socket
-	wake    chan struct{} // capacity 1: "there is something to catch up on"
+	wake    chan struct{}  // capacity 1: "there is something to catch up on"
 	done    chan struct{}
 	closing sync.Once
 	held    atomic.Bool
