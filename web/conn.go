@@ -209,6 +209,7 @@ type Conn struct {
 	done    chan struct{}
 	closing sync.Once
 	held    atomic.Bool
+	deep    *deepPool     // runs the handler's work off the pumps' stacks
 	limit   *frameLimiter // read pump only
 	linger  time.Time     // read pump only: closed by the read pump, which drains the socket until then
 
@@ -216,11 +217,11 @@ type Conn struct {
 	dirty Dirty
 }
 
-func newConn(ws *websocket.Conn, opts ConnOptions, logger *slog.Logger, onDrop func()) *Conn {
+func newConn(ws *websocket.Conn, opts ConnOptions, logger *slog.Logger, onDrop func(), deep *deepPool) *Conn {
 	if opts.WriteWait == 0 {
 		opts.WriteWait = writeWait
 	}
-	c := &Conn{id: NewToken()[:16], ws: ws, opts: opts, onDrop: onDrop, limit: newFrameLimiter(opts.FramesPerSecond, opts.FrameBurst),
+	c := &Conn{id: NewToken()[:16], ws: ws, opts: opts, onDrop: onDrop, deep: deep, limit: newFrameLimiter(opts.FramesPerSecond, opts.FrameBurst),
 		send: make(chan *outFrame, sendQueue), wake: make(chan struct{}, 1), done: make(chan struct{})}
 	c.logger = logger.With("conn_id", c.id, "surface", opts.Surface)
 	c.held.Store(opts.Held)
@@ -475,7 +476,7 @@ func (c *Conn) readPump(ctx context.Context, h Handler) {
 			return
 		}
 		if admitted {
-			deep(func() { h.HandleFrame(ctx, typ, frame) })
+			c.deep.run(func() { h.HandleFrame(ctx, typ, frame) })
 		}
 	}
 }
@@ -564,7 +565,7 @@ func (c *Conn) writePump(ctx context.Context, h Handler) {
 				return
 			}
 		case <-tick:
-			deep(func() { ticker.Tick(ctx) })
+			c.deep.run(func() { ticker.Tick(ctx) })
 		case <-ping.C:
 			if err := c.write(websocket.PingMessage, nil); err != nil {
 				return
@@ -610,7 +611,7 @@ func (c *Conn) flush(ctx context.Context, h Handler, retry *<-chan time.Time) bo
 	}
 	fctx, cancel := context.WithTimeout(ctx, refreshTimeout)
 	var err error
-	deep(func() { err = h.Flush(fctx, d) })
+	c.deep.run(func() { err = h.Flush(fctx, d) })
 	cancel()
 	switch {
 	case err == nil:
@@ -629,13 +630,90 @@ func (c *Conn) flush(ctx context.Context, h Handler, retry *<-chan time.Time) bo
 	return true
 }
 
-// deep runs f, a handler's command or refresh (database reads, commits, encoding: deep stacks),
-// on a goroutine of its own and waits for it, so the pump that calls it is still the only reader
-// or writer and everything stays in order. A goroutine's stack never shrinks below what its
-// deepest call needed until the GC finds it three-quarters unused, so a pump that ran a command
-// itself kept 8–16 KiB of stack for the rest of an idle socket's life; the pumps now stay at the
-// few KiB their idle wait needs. A panic in f is raised again in the caller, as if f had run
-// there.
+// deepPool runs a handler's command or refresh (database reads, commits, encoding: deep stacks)
+// on another goroutine while the pump that asked waits for it, so the pump is still the only
+// reader or writer and everything stays in order. A goroutine's stack never shrinks below what
+// its deepest call needed until the GC finds it three-quarters unused, so a pump that ran a
+// command itself kept 8–16 KiB of stack for the rest of an idle socket's life; the pumps now stay
+// at the few KiB their idle wait needs. The work runs on a few pooled goroutines whose stacks
+// stay grown (a fresh goroutine would grow its stack from 2 KiB by copying on every command);
+// when none is free a new one is started. A panic in the work is raised again in the pump, as if
+// the work had run there. Sockets owns the pool and stops it at Shutdown.
+type deepPool struct {
+	work   chan func() // unbuffered: a send succeeds only when a worker waits
+	quit   chan struct{}
+	idle   atomic.Int32
+	mu     sync.Mutex // guards closed and the Add side of wg
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// maxIdleDeep bounds the pool's idle workers (each keeps a grown stack of some 16–32 KiB).
+const maxIdleDeep = 8
+
+func newDeepPool() *deepPool {
+	return &deepPool{work: make(chan func()), quit: make(chan struct{})}
+}
+
+// run runs f on a pooled goroutine and waits for it. A nil pool starts a goroutine for f.
+func (p *deepPool) run(f func()) {
+	if p == nil {
+		deep(f)
+		return
+	}
+	done := make(chan any, 1)
+	job := func() {
+		defer func() { done <- recover() }()
+		f()
+	}
+	select {
+	case p.work <- job:
+	default:
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			go job()
+		} else {
+			p.wg.Add(1)
+			p.mu.Unlock()
+			go p.worker(job)
+		}
+	}
+	if r := <-done; r != nil {
+		panic(r)
+	}
+}
+
+func (p *deepPool) worker(job func()) {
+	defer p.wg.Done()
+	for {
+		job()
+		if p.idle.Add(1) > maxIdleDeep {
+			p.idle.Add(-1)
+			return
+		}
+		select {
+		case job = <-p.work:
+			p.idle.Add(-1)
+		case <-p.quit:
+			p.idle.Add(-1)
+			return
+		}
+	}
+}
+
+// stop ends the idle workers and waits for the busy ones (Sockets.Shutdown, after the pumps).
+func (p *deepPool) stop() {
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		close(p.quit)
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// deep runs f on a goroutine of its own and waits for it (deepPool without the pool).
 func deep(f func()) {
 	done := make(chan any, 1)
 	go func() {

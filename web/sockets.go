@@ -20,6 +20,7 @@ type Sockets struct {
 	hub     *Hub
 	metrics *Metrics
 	logger  *slog.Logger
+	deep    *deepPool // the connections' handler work (conn.go)
 
 	ctx    context.Context // cancelled at shutdown; parent of every connection's work
 	cancel context.CancelFunc
@@ -40,7 +41,7 @@ type SocketsDeps struct {
 // NewSockets returns the node's socket runner.
 func NewSockets(d SocketsDeps) *Sockets {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Sockets{hub: d.Hub, metrics: d.Metrics, logger: d.Logger, ctx: ctx, cancel: cancel}
+	return &Sockets{hub: d.Hub, metrics: d.Metrics, logger: d.Logger, deep: newDeepPool(), ctx: ctx, cancel: cancel}
 }
 
 // Hub returns the hub connections are registered with.
@@ -146,7 +147,7 @@ func (s *Sockets) upgrade(c echo.Context, opts ConnOptions, open func(*Conn) (Ha
 	if err != nil {
 		return nil, nil // the upgrader answered already
 	}
-	conn := newConn(ws, opts, s.logger, s.metrics.Dropped)
+	conn := newConn(ws, opts, s.logger, s.metrics.Dropped, s.deep)
 	h, sub, refused := open(conn)
 	if refused != nil {
 		conn.Close(*refused)
@@ -177,7 +178,9 @@ func (s *Sockets) Shutdown(ctx context.Context) {
 	go func() { s.running.Wait(); close(done) }()
 	select {
 	case <-done:
+		s.deep.stop() // no pump asks for work any more: the workers are idle and end
 	case <-ctx.Done():
 		s.logger.Warn("websocket pumps still running at shutdown")
+		go s.deep.stop() // the idle workers end now, the busy ones when their work is done
 	}
 }
