@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -107,11 +108,15 @@ func newSecureKey() string {
 // StartParams are a customer's start command.
 type StartParams struct {
 	CommandID string // the client's id for the start command (at least 16 characters)
-	Service   string
-	Username  string
-	Subject   string
-	Origin    string
-	UserData  map[string]json.RawMessage
+	// ID is the id the new interaction gets (NewInteractionID), so a caller can subscribe to it
+	// before the start commits; empty: one is chosen. A retried start returns the session it
+	// created the first time, whose id differs.
+	ID       string
+	Service  string
+	Username string
+	Subject  string
+	Origin   string
+	UserData map[string]json.RawMessage
 }
 
 // Session is a started (or restored) customer session.
@@ -119,6 +124,19 @@ type Session struct {
 	Interaction Interaction
 	Party       Party
 	SecureKey   string // only set by Start
+	// Events are the transcript events Start committed (none for a retried start): the caller
+	// hands them to its socket instead of reading them back.
+	Events []Event
+}
+
+// NewInteractionID returns a new random interaction id (a version 4 UUID) for StartParams.ID.
+func NewInteractionID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 // MinStartIDLen is the shortest start command id accepted: until the session is first used the
@@ -150,6 +168,7 @@ func (s *Service) Start(ctx context.Context, p StartParams) (Session, error) {
 	}
 	key := newSecureKey()
 	res, err := s.store.StartInteraction(ctx, StartRequest{
+		ID:             p.ID,
 		ServiceName:    p.Service,
 		CustomerName:   name,
 		Subject:        subject,
@@ -164,7 +183,7 @@ func (s *Service) Start(ctx context.Context, p StartParams) (Session, error) {
 	if err != nil {
 		return Session{}, fmt.Errorf("chat: start: %w", err)
 	}
-	return Session{Interaction: res.Interaction, Party: res.Party, SecureKey: key}, nil
+	return Session{Interaction: res.Interaction, Party: res.Party, SecureKey: key, Events: res.Events}, nil
 }
 
 // SessionUsed records that the customer used its session (a command after start): from now on

@@ -35,6 +35,7 @@ type Store interface {
 
 // StartRequest creates an interaction with its customer party.
 type StartRequest struct {
+	ID             string // the new interaction's id (NewInteractionID); empty: Postgres picks one
 	ServiceName    string
 	CustomerName   string
 	Subject        string

@@ -97,41 +97,55 @@ func lockInteraction(ctx context.Context, tx pgx.Tx, id string) (chat.Interactio
 func (s *ChatStore) StartInteraction(ctx context.Context, req chat.StartRequest) (chat.StartResult, error) {
 	var res chat.StartResult
 	err := s.c.InTx(ctx, func(tx *Tx) error {
-		var existingID string
-		var createdAt time.Time
-		var retryable bool
-		err := tx.QueryRow(ctx, `SELECT id, created_at, start_retryable FROM interactions WHERE start_token_hash = $1 FOR UPDATE`,
-			req.StartTokenHash).Scan(&existingID, &createdAt, &retryable)
-		switch {
-		case err == nil:
-			// Only the retry of a start whose answer was lost finds its session: within the
-			// window, and before the session was ever used.
-			if !retryable || req.At.Sub(createdAt) > req.RetryWindow {
-				return agentd.Errorf(agentd.ECONFLICT, "invalid_argument", "This start command id was already used; use a new id.")
+		// One statement finds the service and creates the interaction, unless the start token is
+		// known already (ON CONFLICT waits for a concurrent start with the same token to commit,
+		// then leaves its row alone).
+		var wantID *string
+		if req.ID != "" {
+			if !validUUID(req.ID) {
+				return agentd.Errorf(agentd.EINVALID, "invalid_argument", "The interaction id must be a UUID.")
 			}
-			return s.retriedStart(ctx, tx, existingID, req.SecureKeyHash, &res)
-		case !noRows(err):
-			return err
+			wantID = &req.ID
 		}
-
 		var serviceID int64
 		var strategyJSON []byte
-		err = tx.QueryRow(ctx, `SELECT id, strategy FROM services WHERE name = $1 AND enabled`, req.ServiceName).
-			Scan(&serviceID, &strategyJSON)
-		if err != nil {
-			return translate(err, agentd.Errorf(agentd.ENOTFOUND, "service_not_found", "There is no chat service named %q.", req.ServiceName))
+		var created *string
+		err := tx.QueryRow(ctx, `WITH svc AS (SELECT id, strategy FROM services WHERE name = $1 AND enabled),
+			ins AS (INSERT INTO interactions
+				(id, service_id, secure_key_hash, start_token_hash, customer_name, subject, origin, created_at, queued_at)
+				SELECT coalesce($8::uuid, gen_random_uuid()), svc.id, $2, $3, $4, $5, $6, $7, $7 FROM svc
+				ON CONFLICT (start_token_hash) DO NOTHING RETURNING id)
+			SELECT svc.id, svc.strategy, (SELECT id::text FROM ins) FROM svc`,
+			req.ServiceName, req.SecureKeyHash, req.StartTokenHash, req.CustomerName, req.Subject, req.Origin, req.At, wantID).
+			Scan(&serviceID, &strategyJSON, &created)
+		if err != nil && !noRows(err) {
+			return err
 		}
+		if created == nil {
+			// The token is known (a retry), or the service is not: a retry finds its session
+			// whatever became of the service since.
+			var existingID string
+			var createdAt time.Time
+			var retryable bool
+			err := tx.QueryRow(ctx, `SELECT id, created_at, start_retryable FROM interactions WHERE start_token_hash = $1 FOR UPDATE`,
+				req.StartTokenHash).Scan(&existingID, &createdAt, &retryable)
+			switch {
+			case err == nil:
+				// Only the retry of a start whose answer was lost finds its session: within the
+				// window, and before the session was ever used.
+				if !retryable || req.At.Sub(createdAt) > req.RetryWindow {
+					return agentd.Errorf(agentd.ECONFLICT, "invalid_argument", "This start command id was already used; use a new id.")
+				}
+				return s.retriedStart(ctx, tx, existingID, req.SecureKeyHash, &res)
+			case !noRows(err):
+				return err
+			}
+			return agentd.Errorf(agentd.ENOTFOUND, "service_not_found", "There is no chat service named %q.", req.ServiceName)
+		}
+		id := *created
 		var strategy chat.Strategy
 		if err := json.Unmarshal(strategyJSON, &strategy); err != nil {
 			return fmt.Errorf("service %d strategy: %w", serviceID, err)
-		}
-		var id string
-		err = tx.QueryRow(ctx, `INSERT INTO interactions
-			(service_id, secure_key_hash, start_token_hash, customer_name, subject, origin, created_at, queued_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`,
-			serviceID, req.SecureKeyHash, req.StartTokenHash, req.CustomerName, req.Subject, req.Origin, req.At).Scan(&id)
-		if err != nil {
-			return err
 		}
 		party, err := insertParty(ctx, tx, id, chat.PartyClient, req.CustomerName, "")
 		if err != nil {

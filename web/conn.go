@@ -204,11 +204,12 @@ type Conn struct {
 	logger *slog.Logger
 	onDrop func() // counts slow connections dropped
 
-	send    chan outFrame
-	wake    chan struct{} // capacity 1: "there is something to catch up on"
+	send    chan *outFrame // pointers: the queue's 64 slots cost 512 bytes, not 2 KiB, on every socket
+	wake    chan struct{}  // capacity 1: "there is something to catch up on"
 	done    chan struct{}
 	closing sync.Once
 	held    atomic.Bool
+	deep    *deepPool     // runs the handler's work off the pumps' stacks
 	limit   *frameLimiter // read pump only
 	linger  time.Time     // read pump only: closed by the read pump, which drains the socket until then
 
@@ -216,12 +217,12 @@ type Conn struct {
 	dirty Dirty
 }
 
-func newConn(ws *websocket.Conn, opts ConnOptions, logger *slog.Logger, onDrop func()) *Conn {
+func newConn(ws *websocket.Conn, opts ConnOptions, logger *slog.Logger, onDrop func(), deep *deepPool) *Conn {
 	if opts.WriteWait == 0 {
 		opts.WriteWait = writeWait
 	}
-	c := &Conn{id: NewToken()[:16], ws: ws, opts: opts, onDrop: onDrop, limit: newFrameLimiter(opts.FramesPerSecond, opts.FrameBurst),
-		send: make(chan outFrame, sendQueue), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &Conn{id: NewToken()[:16], ws: ws, opts: opts, onDrop: onDrop, deep: deep, limit: newFrameLimiter(opts.FramesPerSecond, opts.FrameBurst),
+		send: make(chan *outFrame, sendQueue), wake: make(chan struct{}, 1), done: make(chan struct{})}
 	c.logger = logger.With("conn_id", c.id, "surface", opts.Surface)
 	c.held.Store(opts.Held)
 	return c
@@ -243,6 +244,11 @@ func (c *Conn) Signal() {
 	default:
 	}
 }
+
+// Hold stops the connection's flushes until Release; marks, events handed over and typing are
+// kept meanwhile (a customer start holds its socket while it commits, so the events it
+// announces cannot overtake its result).
+func (c *Conn) Hold() { c.held.Store(true) }
 
 // Release lets a held connection flush, starting with everything marked so far.
 func (c *Conn) Release() {
@@ -326,13 +332,13 @@ func (c *Conn) Send(v any) {
 		c.logger.Error("encode frame", "err", err)
 		return
 	}
-	c.enqueue(outFrame{data: b})
+	c.enqueue(&outFrame{data: b})
 }
 
 // CloseAfterSend closes the connection with reason once every frame queued before is written.
-func (c *Conn) CloseAfterSend(reason CloseReason) { c.enqueue(outFrame{close: &reason}) }
+func (c *Conn) CloseAfterSend(reason CloseReason) { c.enqueue(&outFrame{close: &reason}) }
 
-func (c *Conn) enqueue(f outFrame) {
+func (c *Conn) enqueue(f *outFrame) {
 	select {
 	case c.send <- f:
 		return
@@ -415,6 +421,10 @@ func (c *Conn) Write(v any) error {
 
 func (c *Conn) writeRaw(b []byte) error { return c.write(websocket.TextMessage, b) }
 
+// WriteFrame writes an encoded frame now (one encoded once for several sockets). Only the write
+// pump may call it.
+func (c *Conn) WriteFrame(b []byte) error { return c.writeRaw(b) }
+
 // write writes one message within WriteWait. A write that times out means the client took
 // nothing for that long: it is dropped as too slow (the stream is broken by then, so the client
 // gets no close frame, only the end of its socket).
@@ -466,7 +476,7 @@ func (c *Conn) readPump(ctx context.Context, h Handler) {
 			return
 		}
 		if admitted {
-			h.HandleFrame(ctx, typ, frame)
+			c.deep.run(func() { h.HandleFrame(ctx, typ, frame) })
 		}
 	}
 }
@@ -555,7 +565,7 @@ func (c *Conn) writePump(ctx context.Context, h Handler) {
 				return
 			}
 		case <-tick:
-			ticker.Tick(ctx)
+			c.deep.run(func() { ticker.Tick(ctx) })
 		case <-ping.C:
 			if err := c.write(websocket.PingMessage, nil); err != nil {
 				return
@@ -577,7 +587,7 @@ func (c *Conn) drainSend() bool {
 	}
 }
 
-func (c *Conn) writeOut(f outFrame) bool {
+func (c *Conn) writeOut(f *outFrame) bool {
 	if f.close != nil {
 		c.Close(*f.close)
 		return false
@@ -600,7 +610,8 @@ func (c *Conn) flush(ctx context.Context, h Handler, retry *<-chan time.Time) bo
 		return true
 	}
 	fctx, cancel := context.WithTimeout(ctx, refreshTimeout)
-	err := h.Flush(fctx, d)
+	var err error
+	c.deep.run(func() { err = h.Flush(fctx, d) })
 	cancel()
 	switch {
 	case err == nil:
@@ -617,6 +628,101 @@ func (c *Conn) flush(ctx context.Context, h Handler, retry *<-chan time.Time) bo
 		*retry = time.After(retryAfter)
 	}
 	return true
+}
+
+// deepPool runs a handler's command or refresh (database reads, commits, encoding: deep stacks)
+// on another goroutine while the pump that asked waits for it, so the pump is still the only
+// reader or writer and everything stays in order. A goroutine's stack never shrinks below what
+// its deepest call needed until the GC finds it three-quarters unused, so a pump that ran a
+// command itself kept 8–16 KiB of stack for the rest of an idle socket's life; the pumps now stay
+// at the few KiB their idle wait needs. The work runs on a few pooled goroutines whose stacks
+// stay grown (a fresh goroutine would grow its stack from 2 KiB by copying on every command);
+// when none is free a new one is started. A panic in the work is raised again in the pump, as if
+// the work had run there. Sockets owns the pool and stops it at Shutdown.
+type deepPool struct {
+	work   chan func() // unbuffered: a send succeeds only when a worker waits
+	quit   chan struct{}
+	idle   atomic.Int32
+	mu     sync.Mutex // guards closed and the Add side of wg
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// maxIdleDeep bounds the pool's idle workers (each keeps a grown stack of some 16–32 KiB).
+const maxIdleDeep = 8
+
+func newDeepPool() *deepPool {
+	return &deepPool{work: make(chan func()), quit: make(chan struct{})}
+}
+
+// run runs f on a pooled goroutine and waits for it. A nil pool starts a goroutine for f.
+func (p *deepPool) run(f func()) {
+	if p == nil {
+		deep(f)
+		return
+	}
+	done := make(chan any, 1)
+	job := func() {
+		defer func() { done <- recover() }()
+		f()
+	}
+	select {
+	case p.work <- job:
+	default:
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			go job()
+		} else {
+			p.wg.Add(1)
+			p.mu.Unlock()
+			go p.worker(job)
+		}
+	}
+	if r := <-done; r != nil {
+		panic(r)
+	}
+}
+
+func (p *deepPool) worker(job func()) {
+	defer p.wg.Done()
+	for {
+		job()
+		if p.idle.Add(1) > maxIdleDeep {
+			p.idle.Add(-1)
+			return
+		}
+		select {
+		case job = <-p.work:
+			p.idle.Add(-1)
+		case <-p.quit:
+			p.idle.Add(-1)
+			return
+		}
+	}
+}
+
+// stop ends the idle workers and waits for the busy ones (Sockets.Shutdown, after the pumps).
+func (p *deepPool) stop() {
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		close(p.quit)
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// deep runs f on a goroutine of its own and waits for it (deepPool without the pool).
+func deep(f func()) {
+	done := make(chan any, 1)
+	go func() {
+		defer func() { done <- recover() }()
+		f()
+	}()
+	if p := <-done; p != nil {
+		panic(p)
+	}
 }
 
 // MarshalFrame encodes a websocket frame. HTML characters are left as they are: a frame is never

@@ -81,6 +81,13 @@ func (h *Hub) Attach(c Subscriber, interactionID string) {
 	}
 }
 
+// Members returns how many of this node's connections follow an interaction.
+func (h *Hub) Members(interactionID string) int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.rooms[interactionID])
+}
+
 // Detach undoes Attach.
 func (h *Hub) Detach(c Subscriber, interactionID string) {
 	h.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,7 @@ type Metrics struct {
 	slowDropped  prometheus.Counter
 	loginFailed  *prometheus.CounterVec
 	metricsToken string
+	pprof        bool
 }
 
 // Gauges reads values that live in Postgres at scrape time.
@@ -49,12 +51,15 @@ type MetricsDeps struct {
 	// Token, when set, is required as a bearer token by /metrics; without it only loopback may
 	// scrape.
 	Token string
+	// Pprof serves Go's profiles under /debug/pprof/ (AGENTD_PPROF), with the same protection as
+	// /metrics. Off by default.
+	Pprof bool
 }
 
 // NewMetrics creates the registry with process, Go, HTTP, websocket, command and queue metrics.
 func NewMetrics(d MetricsDeps) *Metrics {
 	hub, gauges := d.Hub, d.Gauges
-	m := &Metrics{registry: prometheus.NewRegistry(), metricsToken: d.Token}
+	m := &Metrics{registry: prometheus.NewRegistry(), metricsToken: d.Token, pprof: d.Pprof}
 	if d.Conns != nil {
 		m.registry.MustRegister(&connCollector{conns: d.Conns,
 			open: prometheus.NewDesc("agentd_http_connections", "Open HTTP connections, websockets included.", nil, nil),
@@ -193,6 +198,12 @@ func (m *Metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 // handler serves /metrics to loopback scrapers, or to anyone with the bearer token when one is set.
 func (m *Metrics) handler() echo.HandlerFunc {
 	h := promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+	return m.guard(echo.WrapHandler(h))
+}
+
+// guard lets through what /metrics lets through: the bearer token when one is set, else
+// loopback only.
+func (m *Metrics) guard(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		if m.metricsToken != "" {
@@ -203,7 +214,20 @@ func (m *Metrics) handler() echo.HandlerFunc {
 		} else if ip := net.ParseIP(c.RealIP()); ip == nil || !ip.IsLoopback() {
 			return c.String(http.StatusForbidden, "metrics are served to loopback only unless AGENTD_METRICS_TOKEN is set\n")
 		}
-		h.ServeHTTP(c.Response(), r)
-		return nil
+		return next(c)
 	}
+}
+
+// registerPprof serves Go's profiles under /debug/pprof/ (heap, goroutine, allocs, profile,
+// trace, ...) behind guard, when AGENTD_PPROF is on.
+func (m *Metrics) registerPprof(e *echo.Echo) {
+	if !m.pprof {
+		return
+	}
+	e.GET("/debug/pprof/cmdline", m.guard(echo.WrapHandler(http.HandlerFunc(pprof.Cmdline))))
+	e.GET("/debug/pprof/profile", m.guard(echo.WrapHandler(http.HandlerFunc(pprof.Profile))))
+	e.GET("/debug/pprof/symbol", m.guard(echo.WrapHandler(http.HandlerFunc(pprof.Symbol))))
+	e.GET("/debug/pprof/trace", m.guard(echo.WrapHandler(http.HandlerFunc(pprof.Trace))))
+	// Index serves the list at /debug/pprof/ and every named profile below it.
+	e.GET("/debug/pprof/*", m.guard(echo.WrapHandler(http.HandlerFunc(pprof.Index))))
 }

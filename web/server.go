@@ -81,6 +81,7 @@ func (s *Server) routes() *echo.Echo {
 	if s.d.Metrics != nil {
 		e.Use(s.d.Metrics.middleware)
 		e.GET("/metrics", s.d.Metrics.handler())
+		s.d.Metrics.registerPprof(e)
 	}
 	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
 		XSSProtection:         "0",

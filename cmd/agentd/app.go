@@ -123,7 +123,7 @@ func (m *Main) Run(ctx context.Context) error {
 
 	// Realtime: the hub and the mailboxes come first, since the stores announce to them.
 	hub := web.NewHub()
-	metrics := web.NewMetrics(web.MetricsDeps{Hub: hub, Gauges: m.DB, Conns: conns, Token: cfg.MetricsToken})
+	metrics := web.NewMetrics(web.MetricsDeps{Hub: hub, Gauges: m.DB, Conns: conns, Token: cfg.MetricsToken, Pprof: cfg.Pprof})
 	wake := agent.NewWakeup()
 	queues := customer.NewQueueChanges()
 	streams := api.NewStreams()

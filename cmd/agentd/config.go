@@ -42,7 +42,9 @@ type Config struct {
 	Webhooks     notify.WebhookConfig
 	HTTP         HTTPConfig
 	MetricsToken string
-	API          api.Config // the integrator REST API (config_api.go)
+	// Pprof serves Go's profiles at /debug/pprof/ with /metrics' protection (AGENTD_PPROF).
+	Pprof bool
+	API   api.Config // the integrator REST API (config_api.go)
 	// Dashboard is the periods of the supervisors' live dashboard (defaults when zero; only
 	// tests set them).
 	Dashboard supervisor.DashboardConfig
@@ -125,6 +127,13 @@ func (c *Config) load() error {
 	case "text", "json":
 	default:
 		return fmt.Errorf("AGENTD_LOG_FORMAT must be text or json, not %q", c.LogFormat)
+	}
+	if v := env("AGENTD_PPROF", ""); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("AGENTD_PPROF must be 1 or 0, not %q", v)
+		}
+		c.Pprof = on
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(env("AGENTD_LOG_LEVEL", "info"))); err != nil {
 		return fmt.Errorf("AGENTD_LOG_LEVEL: %w", err)

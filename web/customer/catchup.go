@@ -51,7 +51,7 @@ func (c *conn) Flush(ctx context.Context, d web.Dirty) error {
 			eventsDirty = true // a gap: what is missing is in Postgres
 			break
 		}
-		if err := c.Write(eventFrame{Type: "event", Event: eventOf(ev)}); err != nil {
+		if err := c.writeEvent(iid, ev); err != nil {
 			return err
 		}
 		left(ev)
@@ -63,7 +63,7 @@ func (c *conn) Flush(ctx context.Context, d web.Dirty) error {
 			return err
 		}
 		for _, ev := range evs {
-			if err := c.Write(eventFrame{Type: "event", Event: eventOf(ev)}); err != nil {
+			if err := c.writeEvent(iid, ev); err != nil {
 				return err
 			}
 			left(ev)

@@ -174,18 +174,31 @@ func cmdStart(ctx context.Context, c *conn, id string, raw json.RawMessage) (any
 	if !c.s.startLimiter.Allow(c.ip) {
 		return nil, agentd.Errorf(agentd.ERATELIMITED, "rate_limited", "Too many new sessions from this address; try again later.")
 	}
+	// The connection follows the new interaction before the start commits, held until the result
+	// is queued: what anyone commits to it afterwards reaches it, the start's own events come in
+	// memory, and nothing is read back (started).
+	newID := chat.NewInteractionID()
+	c.preattach(newID)
 	sess, err := c.s.chat.Start(ctx, chat.StartParams{
-		CommandID: id, Service: args.Service, Username: args.Username, Subject: args.Subject,
+		CommandID: id, ID: newID, Service: args.Service, Username: args.Username, Subject: args.Subject,
 		Origin: c.origin, UserData: args.UserData,
 	})
 	if err != nil {
+		c.unpreattach(newID)
 		return nil, err
 	}
-	// The result is queued before attaching, so it reaches the client before the events.
+	s := session{interactionID: sess.Interaction.ID, serviceID: sess.Interaction.ServiceID, party: sess.Party}
+	// The result is queued before the events are released, so it reaches the client first.
 	c.Send(web.Result(id, sessionData{
 		SessionID: sess.Interaction.ID, SecureKey: sess.SecureKey, Party: partyOf(sess.Party), State: string(sess.Interaction.State),
 	}))
-	c.attach(session{interactionID: sess.Interaction.ID, serviceID: sess.Interaction.ServiceID, party: sess.Party}, 0, 0)
+	if sess.Interaction.ID != newID {
+		// A retried start: its session is the one the first try created, caught up from the start.
+		c.unpreattach(newID)
+		c.attach(s, 0, 0)
+		return nil, errAnswered
+	}
+	c.started(s, sess.Interaction, sess.Events)
 	return nil, errAnswered
 }
 

@@ -77,6 +77,42 @@ func (c *conn) setQueuePosition(pos int) {
 	}
 }
 
+// preattach subscribes the connection to the interaction a start is about to create, before it
+// commits, so nothing committed to it after the start is missed: the hub's notifications are
+// recorded from now on (the connection is held until the start's result is queued, so none is
+// written before it).
+func (c *conn) preattach(interactionID string) {
+	c.Hold()
+	c.mu.Lock()
+	c.sess = &session{interactionID: interactionID}
+	c.nextIndex, c.nextSeq = 0, 0
+	c.mu.Unlock()
+	c.s.hub.Attach(c, interactionID)
+}
+
+// unpreattach undoes preattach: the start failed or found an older session.
+func (c *conn) unpreattach(interactionID string) {
+	c.s.hub.Detach(c, interactionID)
+	c.mu.Lock()
+	c.sess = nil
+	c.mu.Unlock()
+	c.Release()
+}
+
+// started completes preattach with the committed start: its events are handed over in memory
+// (the hub's copy of them, if it came, is skipped as already sent), and the side channel is
+// followed from the interaction's next seq: what the start itself wrote there is the customer's
+// own UserData, which a customer is never shown. Nothing is read back from Postgres.
+func (c *conn) started(s session, in chat.Interaction, events []chat.Event) {
+	c.mu.Lock()
+	c.sess = &s
+	c.nextSeq = max(c.nextSeq, in.NextSeq)
+	c.mu.Unlock()
+	c.s.positions.add(c, s.serviceID)
+	c.HandOver(s.interactionID, events)
+	c.Release()
+}
+
 // attach binds the connection to a session and schedules the catch-up from the given positions.
 func (c *conn) attach(s session, fromIndex int, fromSeq int64) {
 	c.mu.Lock()

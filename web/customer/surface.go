@@ -124,6 +124,7 @@ type Surface struct {
 	chat         Chat
 	sockets      *web.Sockets
 	hub          *web.Hub
+	frames       eventFrames // event frames shared by the sockets of an interaction
 	positions    *QueuePositions
 	metrics      *web.Metrics
 	logger       *slog.Logger
@@ -216,13 +217,10 @@ func (s *Surface) handleSocket(c echo.Context) error {
 	allowed := s.originAllowed(r)
 	opts := web.ConnOptions{Surface: "customer", Subprotocols: []string{Subprotocol}, ReadLimit: hardFrameLimit, WriteWait: s.cfg.WriteWait,
 		FramesPerSecond: s.cfg.CommandsPerSecond, FrameBurst: s.cfg.CommandBurst}
+	// Detached: an idle customer socket holds neither this goroutine nor the request (nothing
+	// below keeps c).
 	var cn *conn
-	defer func() {
-		if cn != nil {
-			s.positions.remove(cn)
-		}
-	}()
-	return s.sockets.Serve(c, opts, func(wc *web.Conn) (web.Handler, web.Subscriber, *web.CloseReason) {
+	return s.sockets.Detach(c, opts, func(wc *web.Conn) (web.Handler, web.Subscriber, *web.CloseReason) {
 		if !allowed {
 			s.logger.Info("refused customer socket from foreign origin", "origin", origin, "remote_ip", ip)
 			wc.WriteDirect(web.Error("origin_not_allowed", "This page's origin may not open chat sessions."))
@@ -230,6 +228,10 @@ func (s *Surface) handleSocket(c echo.Context) error {
 		}
 		cn = newConn(s, wc, ip, origin)
 		return cn, cn, nil
+	}, func() {
+		if cn != nil {
+			s.positions.remove(cn)
+		}
 	})
 }
 
