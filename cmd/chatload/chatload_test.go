@@ -435,7 +435,9 @@ func TestSlowAgent(t *testing.T) {
 	cfg := Config{
 		Scenario: "steady", Nodes: nodes, Customers: customers, Agents: agents, AgentPrefix: "load",
 		PasswordOf: func(n string) string { return "password-" + n },
-		Rates:      []float64{32, 32, 32, 32, 32, 32}, AgentShare: 0.5, Step: 3 * time.Second, Size: 200, Service: "default",
+		// 3,000-byte messages: the frozen console's share (about 300 KB/s) fills even the
+		// server's autotuned send buffer within seconds; then its write times out (10 s).
+		Rates: []float64{32, 32, 32, 32, 32, 32}, AgentShare: 0.5, Step: 3 * time.Second, Size: 3000, Service: "default",
 		BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second, Setup: time.Minute, Drain: 30 * time.Second,
 		DatabaseURL: dbURL,
 		Faults: []Fault{{At: 500 * time.Millisecond, Name: "slow agent socket", Do: func(ctx context.Context, r *Run) error {
