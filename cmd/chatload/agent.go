@@ -366,8 +366,13 @@ func (a *agent) onResult(f *consoleFrame, now time.Time) {
 		return
 	}
 	if !f.OK && f.Error != nil && f.Error.Code == "unavailable" {
+		// Nothing was applied, or the id applies once: send it again, after a pause (as
+		// chat-service.js does), not at once, which while the database is down is a hot loop
+		// into the console's frame limit.
 		a.run.log.errorf("agent unavailable (retried)")
-		a.write(c)
+		if a.holdTill.IsZero() {
+			a.holdTill = now.Add(250*time.Millisecond + time.Duration(mrand.Float64()*float64(250*time.Millisecond)))
+		}
 		return
 	}
 	delete(a.pending, f.ID)

@@ -367,6 +367,18 @@ func TestPostgresRestart(t *testing.T) {
 	if errsDuring == 0 {
 		t.Error("the clients saw no error while Postgres was down")
 	}
+	for _, n := range []*node{a, b} {
+		select {
+		case <-n.done:
+			t.Errorf("agentd at %s exited while Postgres restarted", n.url)
+		default:
+			if resp, err := http.Get(n.url + "/readyz"); err != nil || resp.StatusCode != http.StatusOK {
+				t.Errorf("agentd at %s not ready after Postgres came back: %v", n.url, err)
+			} else {
+				resp.Body.Close()
+			}
+		}
+	}
 	var unavailable int
 	for k, n := range rep.Errors {
 		if strings.Contains(k, "unavailable") {
@@ -435,9 +447,10 @@ func TestSlowAgent(t *testing.T) {
 	cfg := Config{
 		Scenario: "steady", Nodes: nodes, Customers: customers, Agents: agents, AgentPrefix: "load",
 		PasswordOf: func(n string) string { return "password-" + n },
-		// 3,000-byte messages: the frozen console's share (about 300 KB/s) fills even the
-		// server's autotuned send buffer within seconds; then its write times out (10 s).
-		Rates: []float64{32, 32, 32, 32, 32, 32}, AgentShare: 0.5, Step: 3 * time.Second, Size: 3000, Service: "default",
+		// 4,000-byte messages: the frozen console's share (a quarter of the chats, some 40 KB/s)
+		// fills the server's autotuned send buffer in seconds; then its write times out (10 s),
+		// and the load goes on long enough for the agent to come back under it.
+		Rates: []float64{32, 32, 32, 32, 32, 32, 32}, AgentShare: 0.5, Step: 3 * time.Second, Size: 4000, Service: "default",
 		BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second, Setup: time.Minute, Drain: 30 * time.Second,
 		DatabaseURL: dbURL,
 		Faults: []Fault{{At: 500 * time.Millisecond, Name: "slow agent socket", Do: func(ctx context.Context, r *Run) error {
