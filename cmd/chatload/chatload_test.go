@@ -447,10 +447,11 @@ func TestSlowAgent(t *testing.T) {
 	cfg := Config{
 		Scenario: "steady", Nodes: nodes, Customers: customers, Agents: agents, AgentPrefix: "load",
 		PasswordOf: func(n string) string { return "password-" + n },
-		// 4,000-byte messages: the frozen console's share (a quarter of the chats, some 40 KB/s)
-		// fills the server's autotuned send buffer in seconds; then its write times out (10 s),
-		// and the load goes on long enough for the agent to come back under it.
-		Rates: []float64{32, 32, 32, 32, 32, 32, 32}, AgentShare: 0.5, Step: 3 * time.Second, Size: 4000, Service: "default",
+		// 4,000-byte messages: the frozen console's share (a quarter of the chats, some 45 KB/s)
+		// fills the server's send buffer (autotuned to about 1 MB on loopback whatever the
+		// client's window) in 10-13 s; then its write times out (10 s). The load goes on for 27 s,
+		// so the agent reconnects and catches up under it.
+		Rates: []float64{32, 32, 32, 32, 32, 32, 32, 32, 32}, AgentShare: 0.5, Step: 3 * time.Second, Size: 4000, Service: "default",
 		BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second, Setup: time.Minute, Drain: 30 * time.Second,
 		DatabaseURL: dbURL,
 		Faults: []Fault{{At: 500 * time.Millisecond, Name: "slow agent socket", Do: func(ctx context.Context, r *Run) error {
