@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -58,6 +59,12 @@ type agent struct {
 	active   atomic.Int64
 	reconn   *time.Timer
 	holdTill time.Time // after rate_limited: nothing is sent until then
+	// narrow makes the next sockets' TCP window and segments tiny (a slow link), so that a
+	// console that stops reading fills the server's socket buffers in seconds (SlowAgent).
+	narrow atomic.Bool
+	// stall, when set, stops the socket's reader before its next read until it is closed: the
+	// TCP connection stays open and nothing is read (a frozen tab).
+	stall atomic.Pointer[chan struct{}]
 }
 
 type agentChat struct {
@@ -81,7 +88,23 @@ type connMsg struct {
 func newAgent(r *Run, name string, nodes []string, node int, ip net.IP) *agent {
 	a := &agent{run: r, name: name, nodes: nodes, node: node % len(nodes), chats: map[string]*agentChat{},
 		pending: map[string]*agentCmd{}, in: make(chan connMsg, 256), ctl: make(chan func(*agent), 4)}
-	d := &net.Dialer{Timeout: 10 * time.Second}
+	d := &net.Dialer{Timeout: 10 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
+		if !a.narrow.Load() {
+			return nil
+		}
+		// Before connect, so the handshake announces them: a 4 KiB receive buffer (no
+		// autotuning) and 536-byte segments, which keep the server's send buffer small too.
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			if serr == nil {
+				serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 536)
+			}
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
 	if ip != nil {
 		d.LocalAddr = &net.TCPAddr{IP: ip}
 	}
@@ -258,6 +281,13 @@ func (a *agent) connect(ctx context.Context) {
 	}
 	go func() {
 		for {
+			if ch := a.stall.Load(); ch != nil {
+				select {
+				case <-*ch:
+				case <-ctx.Done():
+					return
+				}
+			}
 			_, msg, err := ws.ReadMessage()
 			select {
 			case a.in <- connMsg{gen: gen, msg: msg, err: err}:
@@ -336,8 +366,13 @@ func (a *agent) onResult(f *consoleFrame, now time.Time) {
 		return
 	}
 	if !f.OK && f.Error != nil && f.Error.Code == "unavailable" {
+		// Nothing was applied, or the id applies once: send it again, after a pause (as
+		// chat-service.js does), not at once, which while the database is down is a hot loop
+		// into the console's frame limit.
 		a.run.log.errorf("agent unavailable (retried)")
-		a.write(c)
+		if a.holdTill.IsZero() {
+			a.holdTill = now.Add(250*time.Millisecond + time.Duration(mrand.Float64()*float64(250*time.Millisecond)))
+		}
 		return
 	}
 	delete(a.pending, f.ID)
@@ -453,5 +488,48 @@ func (a *agent) onOp(kind, id, html string, now time.Time) {
 		}
 	case kind == "remove" && strings.HasPrefix(id, "chat-"):
 		a.run.log.errorf("agent chat removed")
+	}
+}
+
+// SlowAgent is the slow-consumer fault: agent n moves to a narrow socket (tiny TCP window and
+// segments), and once its console is back stops reading it, leaving the connection open, until
+// dropped reports that the server disconnected it; then it reads again, finds the socket's end
+// and reconnects, and its console catches up from the transcripts. It returns the agent.
+func SlowAgent(ctx context.Context, r *Run, n int, dropped func(ctx context.Context) bool, bound time.Duration) (*agent, error) {
+	a := r.agents[n%len(r.agents)]
+	before := a.connects.Load()
+	if err := a.do(ctx, func(a *agent) { a.narrow.Store(true); a.lost() }); err != nil {
+		return a, err
+	}
+	if err := waitUntil(ctx, bound, func() bool { return a.connects.Load() > before }); err != nil {
+		return a, fmt.Errorf("agent %s did not come back on a narrow socket: %w", a.name, err)
+	}
+	stall := make(chan struct{})
+	a.stall.Store(&stall)
+	r.log.mark("agent " + a.name + " stops reading")
+	err := waitEvery(ctx, bound, 100*time.Millisecond, func() bool { return dropped(ctx) })
+	a.narrow.Store(false)
+	a.stall.Store(nil)
+	close(stall)
+	if err != nil {
+		return a, fmt.Errorf("the server did not disconnect agent %s, which stopped reading: %w", a.name, err)
+	}
+	r.log.mark("agent " + a.name + " dropped as too slow, reads again")
+	return a, nil
+}
+
+// do runs fn in the agent's loop and waits for it.
+func (a *agent) do(ctx context.Context, fn func(*agent)) error {
+	done := make(chan struct{})
+	select {
+	case a.ctl <- func(a *agent) { fn(a); close(done) }:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
