@@ -187,7 +187,10 @@ func (s *Service) Start(ctx context.Context, p StartParams) (Session, error) {
 }
 
 // SessionUsed records that the customer used its session (a command after start): from now on
-// a start sent again with the same id is refused, so a leaked start id is worth nothing.
+// a start sent again with the same id is refused, so a leaked start id is worth nothing. The
+// customer's messages, UserData changes and notices record it in their own commit (the store
+// closes the retry in the same transaction), so the customer surface calls this only for its
+// other commands, and after one of those that failed.
 func (s *Service) SessionUsed(ctx context.Context, interactionID string) error {
 	if err := s.store.CloseStartRetry(ctx, interactionID); err != nil {
 		return fmt.Errorf("chat: session used: %w", err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"agentd"
 	"agentd/chat"
@@ -233,10 +234,20 @@ func (s *ChatStore) AuthenticateCustomer(ctx context.Context, id string, keyHash
 }
 
 // CloseStartRetry records that the customer used its session: a start sent again with the same
-// id is refused from now on.
+// id is refused from now on. The customer's messages, UserData changes and notices record it in
+// their own commit instead (closeStartRetry); this is for the other commands.
 func (s *ChatStore) CloseStartRetry(ctx context.Context, id string) error {
-	_, err := s.db.Pool.Exec(ctx, `UPDATE interactions SET start_retryable = false WHERE id = $1 AND start_retryable`, id)
-	return translate(err)
+	return translate(closeStartRetry(ctx, s.db.Pool, id))
+}
+
+// closeStartRetry is CloseStartRetry in the caller's transaction; it writes nothing once the
+// retry is closed. (A customer's message sets start_retryable in the statement that appends it,
+// insertMessage.)
+func closeStartRetry(ctx context.Context, db interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}, id string) error {
+	_, err := db.Exec(ctx, `UPDATE interactions SET start_retryable = false WHERE id = $1 AND start_retryable`, id)
+	return err
 }
 
 // QueuePositions returns the 1-based position of every queued interaction of a service.

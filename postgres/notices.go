@@ -74,8 +74,13 @@ func (s *ChatStore) AddNoticeTx(ctx context.Context, tx *Tx, req chat.NoticeRequ
 			if err != nil {
 				return chat.Notice{}, err
 			}
-			if party.Type == chat.PartyClient && in.State.Over() {
-				return chat.Notice{}, errEnded()
+			if party.Type == chat.PartyClient {
+				if in.State.Over() {
+					return chat.Notice{}, errEnded()
+				}
+				if err := closeStartRetry(ctx, tx, req.InteractionID); err != nil { // the customer uses its session, in this commit
+					return chat.Notice{}, err
+				}
 			}
 			partyID, data["party"] = &req.PartyID, partyOf(&party)
 		}

@@ -234,9 +234,11 @@ func lockForMessage(ctx context.Context, tx *Tx, interactionID, partyID, command
 func insertMessage(ctx context.Context, tx *Tx, req chat.MessageRequest, party *chat.Party) (chat.Event, error) {
 	// pending_since: a customer message starts the wait unless one is already running; anyone
 	// else's message answers it (as appendEvent).
+	// A customer's message also uses the session: a start sent again with the same id is refused
+	// from its commit on (CloseStartRetry), at no cost, in the row update it makes anyway.
 	pending := "NULL"
 	if party.Type == chat.PartyClient {
-		pending = "coalesce(pending_since, clock_timestamp())"
+		pending = "coalesce(pending_since, clock_timestamp()), start_retryable = false"
 	}
 	ev := chat.Event{InteractionID: req.InteractionID, Kind: chat.EventMessage, Party: party, Text: req.Text, ContentType: req.ContentType}
 	err := tx.QueryRow(ctx, `WITH n AS (

@@ -133,8 +133,14 @@ func (s *ChatStore) ChangeUserDataTx(ctx context.Context, tx *Tx, req chat.UserD
 		return res, errEnded()
 	}
 	if req.PartyID != "" {
-		if _, err := lockedParty(ctx, tx, req.InteractionID, req.PartyID); err != nil {
+		party, err := lockedParty(ctx, tx, req.InteractionID, req.PartyID)
+		if err != nil {
 			return res, err
+		}
+		if party.Type == chat.PartyClient { // the customer uses its session, in this commit
+			if err := closeStartRetry(ctx, tx, req.InteractionID); err != nil {
+				return res, err
+			}
 		}
 	}
 	if res.Seq, err = planAndApply(ctx, tx, req.InteractionID, req.Actor, req.ActorName, req.Changes, req.Limits); err != nil {

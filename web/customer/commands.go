@@ -89,6 +89,7 @@ func (c *conn) HandleFrame(ctx context.Context, typ int, frame []byte) {
 	err := c.markUsed(ctx, *in.Cmd)
 	if err == nil {
 		data, err = run(ctx, c, id, in.Args)
+		c.usedBy(ctx, *in.Cmd, err)
 	}
 	answered := errors.Is(err, errAnswered)
 	code := "ok"
@@ -107,11 +108,11 @@ func (c *conn) HandleFrame(ctx context.Context, typ int, frame []byte) {
 }
 
 // markUsed records, before the first command after start on this connection, that the customer
-// uses its session: a start sent again with the same id is refused from then on. (A restore
-// records it itself.)
+// uses its session: a start sent again with the same id is refused from then on. A restore
+// records it itself, and so do the batched commands (foldsUse), in their own commit: usedBy.
 func (c *conn) markUsed(ctx context.Context, cmd string) error {
 	s := c.session()
-	if c.used || s == nil || cmd == "start" || cmd == "restore" {
+	if c.used || s == nil || cmd == "start" || cmd == "restore" || foldsUse[cmd] {
 		return nil
 	}
 	if err := c.s.chat.SessionUsed(ctx, s.interactionID); err != nil {
@@ -119,6 +120,29 @@ func (c *conn) markUsed(ctx context.Context, cmd string) error {
 	}
 	c.used = true
 	return nil
+}
+
+// foldsUse are the commands whose commit records the session's use itself (the group-committed
+// message path: postgres closes the start retry in the same transaction), so the first message
+// after start costs no transaction of its own.
+var foldsUse = map[string]bool{"send_message": true, "update_userdata": true, "delete_userdata": true, "send_notice": true}
+
+// usedBy follows a command of foldsUse, before its answer: done, it used the session; failed
+// (nothing of it committed), the session's use is recorded on its own, as before any other
+// command, so that a start sent again is refused whatever the first command's outcome. When
+// that fails too, the command's own error is the answer and the next command tries again.
+func (c *conn) usedBy(ctx context.Context, cmd string, err error) {
+	s := c.session()
+	if c.used || s == nil || !foldsUse[cmd] {
+		return
+	}
+	if err == nil {
+		c.used = true
+		return
+	}
+	if c.s.chat.SessionUsed(ctx, s.interactionID) == nil {
+		c.used = true
+	}
 }
 
 func (c *conn) sendError(code, description string) {
