@@ -169,7 +169,11 @@ func measureFsync(ctx context.Context, dir string, secs int) (Ceiling, error) {
 	if err := cmd.Start(); err != nil {
 		return c, fmt.Errorf("%s: %w", bin, err)
 	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); _ = os.Remove(filepath.Join(dir, "chatload_pg_test_fsync.tmp")) }()
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		_ = os.Remove(filepath.Join(dir, "chatload_pg_test_fsync.tmp"))
+	}()
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		if rate, us, ok := parseFdatasync(sc.Text()); ok {

@@ -26,7 +26,7 @@ type Plot struct {
 
 // The plot's geometry: the drawing area is [left, width-right] × [top, height-bottom].
 const (
-	plotW, plotH                   = 720, 440
+	plotW, plotH                  = 720, 440
 	padL, padR, padTop, padBottom = 80, 30, 50, 60
 )
 
