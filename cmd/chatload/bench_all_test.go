@@ -60,6 +60,7 @@ type benchResult struct {
 	Starts    *Report    `json:"starts"`
 	StormN    int        `json:"reconnect_sessions"`
 	StartedN  int        `json:"sessions_started_on_one_node"`
+	StormCap  int        `json:"reconnect_agent_capacity"`
 	Problems  []string   `json:"problems,omitempty"`
 	Config    benchSizes `json:"config"`
 }
@@ -185,7 +186,7 @@ func TestBench(t *testing.T) {
 	a := startAgentd(t, bin, dbURL) // migrates the database
 	b := startAgentd(t, bin, dbURL)
 	addAgents(t, bin, dbURL, sz.Agents, (sz.Customers+sz.Agents-1)/sz.Agents)
-	stormAgents := 20
+	stormAgents := (sz.Storm + 49) / 50 // an agent's capacity is at most 50
 	addAgentsNamed(t, bin, dbURL, "storm", stormAgents, (sz.Storm+stormAgents-1)/stormAgents)
 
 	// Ceilings, with the nodes idle.
@@ -272,7 +273,7 @@ func TestBench(t *testing.T) {
 	storm.Scenario, storm.Customers, storm.Agents, storm.AgentPrefix = "reconnect", sz.Storm, stormAgents, "storm"
 	storm.Rates, storm.Step = []float64{200}, 16*time.Second
 	storm.Faults = reconnectStorm(storm)
-	res.StormN = sz.Storm
+	res.StormN, res.StormCap = sz.Storm, (sz.Storm+stormAgents-1)/stormAgents
 	res.Reconnect = run("reconnect storm", storm)
 
 	// The start storm goes to a fresh node, alone: its RSS growth is the started sessions'.
@@ -383,6 +384,7 @@ func latencyPlot(rep *Report) Plot {
 		p99.X, p99.Y = append(p99.X, s.Offered), append(p99.Y, s.Delivery.P99)
 	}
 	p.Series = []Series{p50, p99}
+	p.RefY, p.RefLabel = 50, "issue 10's target: p99 under 50 ms"
 	return p
 }
 
@@ -500,7 +502,7 @@ func renderBench(r *benchResult, svg string) string {
 		w(" Unanswered %d, undelivered %d, resent %d, errors %v.\n\n![Delivery latency p50 (circles, solid) and p99 (squares, dashed) against offered load](%s)\n\n", rep.Unacked, rep.Undelivered, rep.CustomerResends, rep.Errors, svg)
 	}
 	if rep := r.Reconnect; rep != nil {
-		w("**Reconnect storm**, %d sessions (%d agents, 250 chats each at most) on two nodes, 200 customer msg/s: in the middle of the step every socket, customers' and agents', is dropped at once; each customer reconnects with backoff, restores from its last index and resends its unanswered command. Every socket back after: %v ms. Invariant checker (no gap, no repeat, every ack stored once): %s. Unanswered %d, undelivered %d, errors %v.\n\n", rep.Customers, rep.Agents, rep.ResumeMs, checked(rep), rep.Unacked, rep.Undelivered, rep.Errors)
+		w("**Reconnect storm**, %d sessions (%d agents, %d chats each at most) on two nodes, 200 customer msg/s: in the middle of the step every socket, customers' and agents', is dropped at once; each customer reconnects with backoff, restores from its last index and resends its unanswered command. Every socket back after: %v ms. Invariant checker (no gap, no repeat, every ack stored once): %s. Unanswered %d, undelivered %d, errors %v.\n\n", rep.Customers, rep.Agents, r.StormCap, rep.ResumeMs, checked(rep), rep.Unacked, rep.Undelivered, rep.Errors)
 	}
 	if rep := r.Starts; rep != nil {
 		w("**Session-start storm**, onto a third, fresh node alone: open-loop new sessions a second, %s per step, each socket staying open (no agent takes them). Latency is start → its result.\n\n", r.Config.StartStep)

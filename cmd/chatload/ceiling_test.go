@@ -64,7 +64,7 @@ func TestWriteSVG(t *testing.T) {
 	p := Plot{Title: "Delivery latency & load", XLabel: "offered messages/s", YLabel: "delivery latency (ms)", Series: []Series{
 		{Name: "p50", X: []float64{480, 960, 1440}, Y: []float64{6.6, 15.2, 94}, Marker: "circle"},
 		{Name: "p99", X: []float64{480, 960, 1440}, Y: []float64{35, 82, 959}, Dash: "6 4", Marker: "square"},
-	}}
+	}, RefY: 50, RefLabel: "target p99 50 ms"}
 	var buf bytes.Buffer
 	if err := writeSVG(&buf, p); err != nil {
 		t.Fatal(err)
@@ -121,7 +121,7 @@ func TestWriteSVG(t *testing.T) {
 		t.Error("no svg root in the SVG namespace")
 	}
 	all := strings.Join(texts, "|")
-	for _, want := range []string{"offered messages/s", "delivery latency (ms)", "Delivery latency & load", "p50", "p99", "1", "10", "100", "1k"} {
+	for _, want := range []string{"offered messages/s", "delivery latency (ms)", "Delivery latency & load", "p50", "p99", "target p99 50 ms", "1", "10", "100", "1k"} {
 		if !strings.Contains("|"+all+"|", "|"+want+"|") {
 			t.Errorf("no text %q in %q", want, all)
 		}

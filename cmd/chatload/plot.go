@@ -22,6 +22,8 @@ type Series struct {
 type Plot struct {
 	Title, XLabel, YLabel string
 	Series                []Series
+	RefY                  float64 // a dotted horizontal line at this y (a target), 0 for none
+	RefLabel              string
 }
 
 // The plot's geometry: the drawing area is [left, width-right] × [top, height-bottom].
@@ -43,6 +45,9 @@ func writeSVG(w io.Writer, p Plot) error {
 				ymin, ymax = min(ymin, s.Y[i]), max(ymax, s.Y[i])
 			}
 		}
+	}
+	if p.RefY > 0 {
+		ymin, ymax = min(ymin, p.RefY), max(ymax, p.RefY)
 	}
 	if xmax <= 0 || math.IsInf(ymin, 1) {
 		return fmt.Errorf("plot: no point to draw")
@@ -80,6 +85,10 @@ func writeSVG(w io.Writer, p Plot) error {
 	fmt.Fprintf(&b, `<text class="label x" x="%.1f" y="%d" text-anchor="middle">%s</text>
 <text class="label y" x="20" y="%.1f" text-anchor="middle" transform="rotate(-90 20 %.1f)">%s</text>
 `, (x0+x1)/2, plotH-15, esc(p.XLabel), (y0+y1)/2, (y0+y1)/2, esc(p.YLabel))
+	if p.RefY > 0 {
+		fmt.Fprintf(&b, `<g class="reference"><line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="black" stroke-dasharray="1 3"/><text x="%.1f" y="%.1f" text-anchor="end">%s</text></g>
+`, x0, py(p.RefY), x1, py(p.RefY), x1-4, py(p.RefY)-5, esc(p.RefLabel))
+	}
 	// Series, and the legend (top left inside the area).
 	for k, s := range p.Series {
 		var pts []string
