@@ -124,7 +124,7 @@ func addAgentsNamed(t *testing.T, bin, dbURL, prefix string, n, capacity int) {
 // session-start storm onto one fresh node (its memory per started connection and how many
 // connections it holds), and writes docs/benchmarks.md's "make bench" section and
 // docs/bench-latency.svg. It asserts nothing about speed; an invariant violation fails it.
-// Sizes: AGENTD_BENCH_CEILING_SECS (2), _RATES (400,800,1200,1600,2000,2400), _STEP (6s),
+// Sizes: AGENTD_BENCH_CEILING_SECS (2), _RATES (400,800,1200,1600,2000; past 2,000 the agents would pass the console's 20 frames a second), _STEP (6s),
 // _CUSTOMERS (100), _AGENTS (20), _STORM (5000 sessions), _START_RATES (400,800,1600,3200),
 // _START_STEP (2s), _IDLE (2000 websockets), _SKIP (scenarios left out: steady, reconnect, starts), _PORT (55441), _PGDATA, _DOC and _SVG (the files
 // written), _JSON (a file for everything as JSON).
@@ -136,7 +136,7 @@ func TestBench(t *testing.T) {
 	res := &benchResult{Started: time.Now().UTC(), LoadStart: loadAvg(), Machine: machine()}
 	sz := benchSizes{
 		CeilingSecs: float64(envInt(t, "AGENTD_BENCH_CEILING_SECS", 2)),
-		Rates:       envFloats(t, "AGENTD_BENCH_RATES", "400,800,1200,1600,2000,2400"),
+		Rates:       envFloats(t, "AGENTD_BENCH_RATES", "400,800,1200,1600,2000"),
 		Step:        envOr("AGENTD_BENCH_STEP", "6s"),
 		Customers:   envInt(t, "AGENTD_BENCH_CUSTOMERS", 100),
 		Agents:      envInt(t, "AGENTD_BENCH_AGENTS", 20),
@@ -465,7 +465,11 @@ func renderBench(r *benchResult, svg string) string {
 	w("Written by `make bench` on %s UTC in %.0f s. Machine: %s. Load average (1, 5, 15 min) %s before, %s after.\n",
 		r.Started.Format("2006-01-02 15:04"), r.Took, r.Machine, r.LoadStart, r.LoadEnd)
 	w("Everything below ran in this one run, on one private cluster started with `localpg.Options{Durable: true}`:\n")
-	w("**durable commits** (%s). agentd nodes, Postgres and the load tool share the cores.\n\n", r.Settings)
+	w("**durable commits** (%s). agentd nodes, Postgres and the load tool share the cores.", r.Settings)
+	if busy(r.LoadStart, r.LoadEnd) {
+		w(" **The machine was not to itself:** a load average above its %d cores means other work (other engineers' builds and tests) shared them during the run, so every rate here is low and every latency high against a quiet machine, and a repetition moves them.", runtime.NumCPU())
+	}
+	w("\n\n")
 	w("### Ceilings (the parts alone, same cluster, same run)\n\n")
 	w("Durable inserts into `transcript_events` (the real table: its generated search vector, GIN index and foreign keys), rows of real interactions, one `INSERT … SELECT generate_series` of R 200-byte rows per commit, C connections at once, each appending to its own interaction, %.0f s each; CPU is Postgres' (all its processes) plus the tool's, per row:\n\n", r.Config.CeilingSecs)
 	w("| rows per commit | connections | rows/s | commits/s | commit p50 | p99 | CPU per row |\n|---|---|---|---|---|---|---|\n")
@@ -531,7 +535,17 @@ func renderBench(r *benchResult, svg string) string {
 			}
 		}
 		w("| ≤ 20 KB per idle started connection | %.1f KiB RSS | %s of the budget |\n", rep.RSSPerConnKB, pct(100*rep.RSSPerConnKB*1.024/20))
-		w("| ≥ 2,000 starts/s with p99 < 50 ms | %s/s (p99 %s) | %s |\n", num(best), ms(bestP99), pct(100*best/2000))
+		if best > 0 {
+			w("| ≥ 2,000 starts/s with p99 < 50 ms | %s/s (p99 %s) | %s |\n", num(best), ms(bestP99), pct(100*best/2000))
+		} else {
+			top, topP99 := 0.0, 0.0
+			for _, s := range rep.Steps {
+				if s.Achieved > top {
+					top, topP99 = s.Achieved, s.Ack.P99
+				}
+			}
+			w("| ≥ 2,000 starts/s with p99 < 50 ms | no step with p99 under 50 ms; at most %s/s (p99 %s) | 0%% (%s of the rate) |\n", num(top), ms(topP99), pct(100*top/2000))
+		}
 		w("| 10,000 connections on one node | %s held | %s |\n", num(float64(r.StartedN)), pct(100*float64(r.StartedN)/10000))
 	}
 	if rep := r.Reconnect; rep != nil {
@@ -539,13 +553,30 @@ func renderBench(r *benchResult, svg string) string {
 		for _, v := range rep.ResumeMs {
 			worst = max(worst, v)
 		}
-		w("| 5,000 sessions resumed < 10 s, zero gaps | %s sessions in %s, %d violations | %s of the 10 s |\n", num(float64(rep.Customers)), ms(worst), len(rep.Violations), pct(100*worst/10000))
+		drained := "everything delivered afterwards"
+		if !rep.Drained {
+			drained = fmt.Sprintf("**not drained** within the minute after (%d undelivered): checked what had arrived", rep.Undelivered)
+		}
+		w("| 5,000 sessions resumed < 10 s, zero gaps | %s sessions' sockets all back in %s, %d violations; %s | %s of the 10 s |\n", num(float64(rep.Customers)), ms(worst), len(rep.Violations), drained, pct(100*worst/10000))
 	}
 	if len(r.Problems) > 0 {
 		w("\nNot measured in this run: %s.\n", strings.Join(r.Problems, "; "))
 	}
 	w("\n")
 	return b.String()
+}
+
+// busy reports whether either load average (the 1-minute figure) is above the core count.
+func busy(loads ...string) bool {
+	for _, l := range loads {
+		f := strings.Fields(l)
+		if len(f) > 0 {
+			if v, err := strconv.ParseFloat(f[0], 64); err == nil && v > float64(runtime.NumCPU()) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func checked(rep *Report) string {

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"io"
 	"math"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -146,5 +147,24 @@ func TestWriteSVG(t *testing.T) {
 	}
 	if err := writeSVG(io.Discard, Plot{}); err == nil {
 		t.Error("an empty plot was written")
+	}
+}
+
+func TestReplaceSection(t *testing.T) {
+	path := t.TempDir() + "/benchmarks.md"
+	orig := "# Benchmarks\n\nIntro.\n\n## Load tool\n\nText.\n"
+	if err := os.WriteFile(path, []byte(orig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := replaceSection(path, "## make bench\n\nfirst\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := replaceSection(path, "## make bench\n\nsecond\n"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	want := "# Benchmarks\n\nIntro.\n\n" + benchBegin + "\n## make bench\n\nsecond\n" + benchEnd + "\n\n## Load tool\n\nText.\n"
+	if string(b) != want {
+		t.Fatalf("got\n%s\nwant\n%s", b, want)
 	}
 }
