@@ -8,6 +8,8 @@
 #   make build      bin/agentd
 #   make bench-search  the supervisors' search over 1,000,000 generated messages
 #                   (docs/benchmarks.md, "Search"; several minutes)
+#   make bench      ceilings and load on a durable cluster; rewrites docs/benchmarks.md's
+#                   "make bench" section (a few minutes)
 #   make generate   regenerate templ components
 #   make fmt | vet | clean
 #   make pg-stop    stop the dev PostgreSQL cluster started by make run
@@ -17,7 +19,7 @@ BIN     ?= bin/agentd
 PGDATA  ?= .agentd/pgdata
 TESTFLAGS ?=
 
-.PHONY: all run test test-race lint generate build fmt vet clean deps-postgres deps-test pg-stop bench-search bench-load
+.PHONY: all run test test-race lint generate build fmt vet clean deps-postgres deps-test pg-stop bench-search bench-load bench
 
 all: build
 
@@ -54,6 +56,12 @@ bench-search: deps-postgres
 # (cmd/chatload/bench_test.go).
 bench-load: deps-postgres
 	AGENTD_BENCH_LOAD=1 $(GO) test -count=1 -timeout 30m -run '^TestLoadBenchmark$$' -v ./cmd/chatload/
+
+# The ceilings and the short reproducible set of issue 10 on a private Durable cluster (a few
+# minutes): writes docs/benchmarks.md's "make bench" section and docs/bench-latency.svg
+# (cmd/chatload/bench_all_test.go; AGENTD_BENCH_* change the sizes).
+bench: deps-postgres
+	AGENTD_BENCH=1 $(GO) test -count=1 -timeout 30m -run '^TestBench$$' -v ./cmd/chatload/
 
 generate:
 	$(GO) tool templ generate
