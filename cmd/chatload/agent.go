@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
@@ -253,24 +252,16 @@ func (a *agent) lost() {
 	}
 	a.ws, a.ready = nil, false
 	a.gen++
-	capMs := math.Min(float64(a.run.cfg.BackoffMax.Milliseconds()), float64(a.run.cfg.BackoffMin.Milliseconds())*math.Pow(2, float64(a.attempt)))
+	a.reconn.Reset(backoff(a.run.cfg, a.attempt))
 	a.attempt++
-	a.reconn.Reset(time.Duration((capMs/2 + mrand.Float64()*capMs/2) * float64(time.Millisecond)))
 }
 
 func (a *agent) connect(ctx context.Context) {
 	a.gen++
 	gen := a.gen
-	base := a.nodes[a.node]
 	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, Jar: a.jar, NetDialContext: a.netDial}
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	ws, _, err := d.DialContext(dctx, wsURL(base, "/ws/console"), http.Header{"Origin": {base}})
-	cancel()
+	ws, err := dialNode(ctx, a.run, &d, a.nodes, &a.node, "/ws/console", "agent")
 	if err != nil {
-		if ctx.Err() == nil {
-			a.run.log.errorf("agent dial")
-		}
-		a.node = (a.node + 1) % len(a.nodes)
 		a.lost()
 		return
 	}

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"agentd/postgres"
@@ -150,30 +149,7 @@ func TestBench(t *testing.T) {
 
 	port := envInt(t, "AGENTD_BENCH_PORT", 55441)
 	pgdata := envOr("AGENTD_BENCH_PGDATA", filepath.Join(os.TempDir(), "agentd-bench-pg"))
-	opts := localpg.Options{DataDir: pgdata, Port: port, Durable: true}
-	srv, err := localpg.Ensure(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if srv.Started {
-		t.Cleanup(func() { _ = localpg.Stop(context.Background(), opts) })
-	}
-	conn, err := pgx.Connect(ctx, srv.AdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var settings []string
-	for _, s := range []string{"server_version", "fsync", "synchronous_commit", "full_page_writes", "wal_sync_method", "shared_buffers", "max_connections"} {
-		var v string
-		if err := conn.QueryRow(ctx, "SHOW "+s).Scan(&v); err != nil {
-			t.Fatal(err)
-		}
-		if (s == "fsync" || s == "synchronous_commit" || s == "full_page_writes") && v != "on" {
-			t.Fatalf("the cluster on port %d has %s=%s: not durable, refusing to measure", port, s, v)
-		}
-		settings = append(settings, s+" "+v)
-	}
-	conn.Close(ctx)
+	srv, settings := durableCluster(t, port, pgdata)
 	res.Settings = strings.Join(settings, ", ")
 	name := fmt.Sprintf("chatbench_%d", time.Now().UnixNano())
 	if err := localpg.CreateDatabase(ctx, srv.AdminURL, name, ""); err != nil {

@@ -36,25 +36,7 @@ func TestLoadBenchmark(t *testing.T) {
 	}
 	ctx := context.Background()
 	port, _ := strconv.Atoi(envOr("AGENTD_BENCH_LOAD_PORT", "55439"))
-	opts := localpg.Options{DataDir: envOr("AGENTD_BENCH_LOAD_PGDATA", filepath.Join(os.TempDir(), "agentd-bench-load-pg")), Port: port, Durable: true}
-	srv, err := localpg.Ensure(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if srv.Started {
-		t.Cleanup(func() { _ = localpg.Stop(context.Background(), opts) })
-	}
-	conn, err := pgx.Connect(ctx, srv.AdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range []string{"fsync", "synchronous_commit", "full_page_writes"} {
-		var v string
-		if err := conn.QueryRow(ctx, "SHOW "+s).Scan(&v); err != nil || v != "on" {
-			t.Fatalf("the cluster on port %d has %s=%s: not durable, refusing to measure", port, s, v)
-		}
-	}
-	conn.Close(ctx)
+	srv, _ := durableCluster(t, port, envOr("AGENTD_BENCH_LOAD_PGDATA", filepath.Join(os.TempDir(), "agentd-bench-load-pg")))
 	name := fmt.Sprintf("chatload_%d", time.Now().UnixNano())
 	if err := localpg.CreateDatabase(ctx, srv.AdminURL, name, ""); err != nil {
 		t.Fatal(err)
@@ -109,4 +91,38 @@ func TestLoadBenchmark(t *testing.T) {
 	if !rep.Drained {
 		t.Log("not drained: the top step was past saturation (the table shows where)")
 	}
+}
+
+// durableCluster starts (or reuses) the private cluster in dataDir on port with durable commits,
+// stopped at the end when this test started it, and refuses to measure on one whose fsync,
+// synchronous_commit or full_page_writes is off. It returns the server and its settings that a
+// report names ("fsync on", ...).
+func durableCluster(t *testing.T, port int, dataDir string) (*localpg.Server, []string) {
+	t.Helper()
+	ctx := context.Background()
+	opts := localpg.Options{DataDir: dataDir, Port: port, Durable: true}
+	srv, err := localpg.Ensure(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if srv.Started {
+		t.Cleanup(func() { _ = localpg.Stop(context.Background(), opts) })
+	}
+	conn, err := pgx.Connect(ctx, srv.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var settings []string
+	for _, s := range []string{"server_version", "fsync", "synchronous_commit", "full_page_writes", "wal_sync_method", "shared_buffers", "max_connections"} {
+		var v string
+		if err := conn.QueryRow(ctx, "SHOW "+s).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		if (s == "fsync" || s == "synchronous_commit" || s == "full_page_writes") && v != "on" {
+			t.Fatalf("the cluster on port %d has %s=%s: not durable, refusing to measure", port, s, v)
+		}
+		settings = append(settings, s+" "+v)
+	}
+	return srv, settings
 }

@@ -6,10 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"math"
 	mrand "math/rand/v2"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -199,9 +197,8 @@ func (c *customer) loop(ctx context.Context) {
 }
 
 func (c *customer) backoff() time.Duration {
-	capMs := math.Min(float64(c.run.cfg.BackoffMax.Milliseconds()), float64(c.run.cfg.BackoffMin.Milliseconds())*math.Pow(2, float64(c.attempt)))
 	c.attempt++
-	return time.Duration((capMs/2 + mrand.Float64()*capMs/2) * float64(time.Millisecond))
+	return backoff(c.run.cfg, c.attempt-1)
 }
 
 // connect opens a socket to the current node and sends start or restore. A node that does not
@@ -209,15 +206,8 @@ func (c *customer) backoff() time.Duration {
 func (c *customer) connect(ctx context.Context) {
 	c.gen++
 	gen := c.gen
-	base := c.nodes[c.node]
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	ws, _, err := c.dialer.DialContext(dctx, wsURL(base, "/ws/chat"), http.Header{"Origin": {base}})
-	cancel()
+	ws, err := dialNode(ctx, c.run, &c.dialer, c.nodes, &c.node, "/ws/chat", "customer")
 	if err != nil {
-		if ctx.Err() == nil {
-			c.run.log.errorf("customer dial")
-		}
-		c.node = (c.node + 1) % len(c.nodes)
 		c.lost()
 		return
 	}
